@@ -1,0 +1,499 @@
+//! The command line and the `PODINIT_*` environment: verbs, tini / dumb-init
+//! compatible flags, precedence command line > environment > defaults.
+
+use crate::{duration, signals};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const USAGE: &str = "usage: podinit [OPTIONS] [--] COMMAND [ARG...] | pre-stop | status | check (podinit --help for more)";
+
+pub const HELP: &str = "\
+podinit: a container's PID 1 with the lifecycle the kubelet gives a pod.
+
+usage:
+  podinit [OPTIONS] [--] COMMAND [ARG...]   be the init; run COMMAND as the main process
+  podinit pre-stop                           run the preStop sequence in the running podinit
+  podinit status [--json] [--ready|--live]   print the lifecycle state
+  podinit check [-c FILE]                    validate a config and print the resolved plan
+  podinit --help | --version
+
+A COMMAND named like a verb is run with --: podinit -- status
+
+options:
+  -c, --config FILE       TOML config (PODINIT_CONFIG; default /etc/podinit.toml if present)
+  -s                      accepted for tini compatibility (podinit is a subreaper whenever
+                          it is not PID 1)
+  -g                      forward signals to the main process's whole process group
+  -e CODE                 report exit code CODE of the main process as 0 (repeatable)
+  -p SIG                  parent-death signal for podinit itself
+  -r, --rewrite FROM:TO   rewrite a forwarded signal, e.g. 15:3; TO = 0 drops it
+  -v                      more logging, repeatable (PODINIT_LOG=error|warn|info|debug|trace)
+  --log-format text|json  event lines as text or JSON (PODINIT_LOG_FORMAT)
+  --grace DURATION        termination grace period, default 30s (PODINIT_GRACE)
+  --stop-signal SIG       signal that asks the main process to stop, default SIGTERM
+                          (PODINIT_STOP_SIGNAL)
+  -h, --help              this text
+  --version               podinit's version
+
+Signals: SIGTERM, TERM or 15. Durations: 30, 30s, 1m30s, 500ms.
+Exit status: the main process's code, 128+N if signal N killed it; 2 usage or config
+error, 126 command not executable, 127 command not found.
+";
+
+/// How event lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything `podinit [OPTIONS] COMMAND` needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    pub command: Vec<OsString>,
+    pub config: Option<PathBuf>,
+    pub group: bool,
+    pub zero_codes: Vec<i32>,
+    pub parent_death: Option<i32>,
+    pub rewrite: Vec<(i32, i32)>,
+    pub grace: Duration,
+    pub stop_signal: i32,
+}
+
+impl RunOptions {
+    /// The signal to deliver for `sig` after `--rewrite`; None when rewritten to 0.
+    pub fn rewritten(&self, sig: i32) -> Option<i32> {
+        match self.rewrite.iter().rev().find(|(from, _)| *from == sig) {
+            Some(&(_, 0)) => None,
+            Some(&(_, to)) => Some(to),
+            None => Some(sig),
+        }
+    }
+
+    /// The exit code podinit reports for the main process's code (after `-e`).
+    pub fn reported(&self, code: i32) -> i32 {
+        if self.zero_codes.contains(&code) {
+            0
+        } else {
+            code
+        }
+    }
+}
+
+/// What podinit was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verb {
+    Run(RunOptions),
+    PreStop,
+    Status { json: bool, ready: bool, live: bool },
+    Check { config: Option<PathBuf> },
+    Help,
+    Version,
+}
+
+/// The parsed invocation: the verb plus settings shared by all verbs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    pub verb: Verb,
+    pub log_level: log::LevelFilter,
+    pub log_format: LogFormat,
+}
+
+const VERBS: [&str; 3] = ["pre-stop", "status", "check"];
+
+/// Parses argv (without argv[0]) and the environment; errors are usage errors (exit 2).
+pub fn parse(
+    args: Vec<OsString>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Invocation, String> {
+    let mut p = Parser {
+        args: args.into_iter(),
+        pending_short: None,
+    };
+    let mut run = RunOptions {
+        command: Vec::new(),
+        config: None,
+        group: false,
+        zero_codes: Vec::new(),
+        parent_death: None,
+        rewrite: Vec::new(),
+        grace: Duration::from_secs(30),
+        stop_signal: libc::SIGTERM,
+    };
+    let mut verbose = 0u8;
+    let mut grace = None;
+    let mut stop_signal = None;
+    let mut log_format = None;
+    let mut verb = None;
+
+    while let Some(arg) = p.next_option()? {
+        match arg {
+            Arg::Opt(opt) => match opt.as_str() {
+                "-h" | "--help" => return invocation(Verb::Help, 0, None, env),
+                "--version" => return invocation(Verb::Version, 0, None, env),
+                "-s" => {}
+                "-g" => run.group = true,
+                "-v" => verbose = verbose.saturating_add(1),
+                "-c" | "--config" => run.config = Some(PathBuf::from(p.value(&opt)?)),
+                "-e" => {
+                    let v = p.value(&opt)?;
+                    let code = v.parse::<i32>().ok().filter(|c| (0..=255).contains(c));
+                    run.zero_codes.push(
+                        code.ok_or(format!("-e '{v}': expected an exit code from 0 to 255"))?,
+                    );
+                }
+                "-p" => {
+                    run.parent_death =
+                        Some(signals::parse(&p.value(&opt)?).map_err(|e| format!("-p: {e}"))?)
+                }
+                "-r" | "--rewrite" => run.rewrite.push(parse_rewrite(&p.value(&opt)?)?),
+                "--grace" => {
+                    grace = Some(
+                        duration::parse(&p.value(&opt)?).map_err(|e| format!("--grace: {e}"))?,
+                    )
+                }
+                "--stop-signal" => {
+                    stop_signal = Some(
+                        signals::parse(&p.value(&opt)?)
+                            .map_err(|e| format!("--stop-signal: {e}"))?,
+                    )
+                }
+                "--log-format" => {
+                    log_format = Some(parse_log_format(&p.value(&opt)?, "--log-format")?)
+                }
+                _ => return Err(format!("unknown option '{opt}'")),
+            },
+            Arg::Word(word) => {
+                if VERBS.iter().any(|v| word == *v) && run.command.is_empty() {
+                    verb = Some(parse_verb(&word.to_string_lossy(), &mut p)?);
+                } else {
+                    run.command.push(word);
+                    run.command.extend(p.rest());
+                }
+                break;
+            }
+            Arg::Rest(rest) => {
+                run.command = rest;
+                break;
+            }
+        }
+    }
+
+    let verb = match verb {
+        Some(v) => v,
+        None => {
+            if run.command.is_empty() {
+                return Err("missing COMMAND: say what podinit should run, e.g. podinit -- nginx -g 'daemon off;'".into());
+            }
+            run.grace = match grace {
+                Some(g) => g,
+                None => env_value(env, "PODINIT_GRACE", duration::parse)?.unwrap_or(run.grace),
+            };
+            run.stop_signal = match stop_signal {
+                Some(s) => s,
+                None => env_value(env, "PODINIT_STOP_SIGNAL", signals::parse)?
+                    .unwrap_or(run.stop_signal),
+            };
+            if run.config.is_none() {
+                run.config = env("PODINIT_CONFIG")
+                    .filter(|c| !c.is_empty())
+                    .map(PathBuf::from);
+            }
+            Verb::Run(run)
+        }
+    };
+    invocation(verb, verbose, log_format, env)
+}
+
+fn invocation(
+    verb: Verb,
+    verbose: u8,
+    log_format: Option<LogFormat>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Invocation, String> {
+    let base = env_value(env, "PODINIT_LOG", |v| {
+        v.parse::<log::LevelFilter>().map_err(|_| {
+            format!("'{v}' is not a log level: write error, warn, info, debug or trace")
+        })
+    })?
+    .unwrap_or(log::LevelFilter::Info);
+    let log_level = log::LevelFilter::iter()
+        .nth((base as usize + verbose as usize).min(log::LevelFilter::max() as usize))
+        .unwrap_or(log::LevelFilter::max());
+    let log_format = match log_format {
+        Some(f) => f,
+        None => env_value(env, "PODINIT_LOG_FORMAT", |v| {
+            parse_log_format(v, "PODINIT_LOG_FORMAT")
+        })?
+        .unwrap_or(LogFormat::Text),
+    };
+    Ok(Invocation {
+        verb,
+        log_level,
+        log_format,
+    })
+}
+
+fn env_value<T>(
+    env: &dyn Fn(&str) -> Option<String>,
+    var: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, String> {
+    match env(var).filter(|v| !v.is_empty()) {
+        Some(v) => parse(&v)
+            .map(Some)
+            .map_err(|e| format!("environment variable {var}: {e}")),
+        None => Ok(None),
+    }
+}
+
+fn parse_log_format(v: &str, what: &str) -> Result<LogFormat, String> {
+    match v {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("{what} '{v}': expected text or json")),
+    }
+}
+
+fn parse_rewrite(v: &str) -> Result<(i32, i32), String> {
+    let (from, to) = v
+        .split_once(':')
+        .ok_or(format!("--rewrite '{v}': expected FROM:TO, e.g. 15:3"))?;
+    let from = signals::parse(from).map_err(|e| format!("--rewrite '{v}': {e}"))?;
+    let to = if to.trim() == "0" {
+        0
+    } else {
+        signals::parse(to).map_err(|e| format!("--rewrite '{v}': {e}"))?
+    };
+    Ok((from, to))
+}
+
+fn parse_verb(verb: &str, p: &mut Parser) -> Result<Verb, String> {
+    let mut config = None;
+    let (mut json, mut ready, mut live) = (false, false, false);
+    while let Some(arg) = p.next_option()? {
+        match (verb, arg) {
+            ("status", Arg::Opt(o)) if o == "--json" => json = true,
+            ("status", Arg::Opt(o)) if o == "--ready" => ready = true,
+            ("status", Arg::Opt(o)) if o == "--live" => live = true,
+            ("check", Arg::Opt(o)) if o == "-c" || o == "--config" => {
+                config = Some(PathBuf::from(p.value(&o)?))
+            }
+            (_, Arg::Opt(o)) => return Err(format!("{verb}: unknown option '{o}'")),
+            (_, Arg::Word(w)) => {
+                return Err(format!(
+                    "{verb}: unexpected argument '{}'",
+                    w.to_string_lossy()
+                ))
+            }
+            (_, Arg::Rest(_)) => return Err(format!("{verb}: takes no command")),
+        }
+    }
+    if ready && live {
+        return Err("status: give --ready or --live, not both".into());
+    }
+    Ok(match verb {
+        "pre-stop" => Verb::PreStop,
+        "status" => Verb::Status { json, ready, live },
+        _ => Verb::Check { config },
+    })
+}
+
+enum Arg {
+    /// `-x` or `--long` (a `--long=value` leaves its value pending).
+    Opt(String),
+    /// The first word that is not an option.
+    Word(OsString),
+    /// Everything after `--`.
+    Rest(Vec<OsString>),
+}
+
+struct Parser {
+    args: std::vec::IntoIter<OsString>,
+    /// The rest of a short-option cluster (`-vvg`) or the value of `--opt=value`.
+    pending_short: Option<Pending>,
+}
+
+enum Pending {
+    Cluster(String),
+    Value(String),
+}
+
+impl Parser {
+    fn next_option(&mut self) -> Result<Option<Arg>, String> {
+        match self.pending_short.take() {
+            Some(Pending::Cluster(rest)) => {
+                let mut chars = rest.chars();
+                let c = chars.next().unwrap_or('-');
+                let tail: String = chars.collect();
+                if !tail.is_empty() {
+                    self.pending_short = Some(Pending::Cluster(tail));
+                }
+                return Ok(Some(Arg::Opt(format!("-{c}"))));
+            }
+            Some(Pending::Value(v)) => return Err(format!("unexpected value '{v}'")),
+            None => {}
+        }
+        let Some(arg) = self.args.next() else {
+            return Ok(None);
+        };
+        if arg == "--" {
+            return Ok(Some(Arg::Rest(self.args.by_ref().collect())));
+        }
+        let bytes = arg.as_encoded_bytes();
+        if bytes.len() < 2 || bytes[0] != b'-' {
+            return Ok(Some(Arg::Word(arg)));
+        }
+        let text = arg
+            .into_string()
+            .map_err(|a| format!("option {a:?} is not valid UTF-8"))?;
+        if let Some(long) = text.strip_prefix("--") {
+            if let Some((name, value)) = long.split_once('=') {
+                self.pending_short = Some(Pending::Value(value.to_string()));
+                return Ok(Some(Arg::Opt(format!("--{name}"))));
+            }
+            return Ok(Some(Arg::Opt(text)));
+        }
+        let mut chars = text[1..].chars();
+        let c = chars.next().unwrap_or('-');
+        let tail: String = chars.collect();
+        if !tail.is_empty() {
+            self.pending_short = Some(Pending::Cluster(tail));
+        }
+        Ok(Some(Arg::Opt(format!("-{c}"))))
+    }
+
+    /// The value of option `opt`: `--opt=v`, `-ov` or the next argument.
+    fn value(&mut self, opt: &str) -> Result<String, String> {
+        match self.pending_short.take() {
+            Some(Pending::Value(v)) | Some(Pending::Cluster(v)) => Ok(v),
+            None => match self.args.next() {
+                Some(v) => v
+                    .into_string()
+                    .map_err(|v| format!("{opt}: value {v:?} is not valid UTF-8")),
+                None => Err(format!("{opt} needs a value")),
+            },
+        }
+    }
+
+    fn rest(&mut self) -> Vec<OsString> {
+        self.args.by_ref().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Invocation, String> {
+        parse(args.iter().map(OsString::from).collect(), &|_| None)
+    }
+
+    fn opts(args: &[&str]) -> RunOptions {
+        match run(args).unwrap().verb {
+            Verb::Run(o) => o,
+            v => panic!("not run: {v:?}"),
+        }
+    }
+
+    #[test]
+    fn tini_style_flags() {
+        let o = opts(&[
+            "-s", "-g", "-e", "143", "-e3", "-p", "SIGKILL", "-r", "15:3", "--", "app", "-x",
+        ]);
+        assert!(o.group);
+        assert_eq!(o.zero_codes, vec![143, 3]);
+        assert_eq!(o.parent_death, Some(libc::SIGKILL));
+        assert_eq!(o.rewrite, vec![(15, 3)]);
+        assert_eq!(o.command, vec![OsString::from("app"), OsString::from("-x")]);
+        assert_eq!(o.rewritten(15), Some(3));
+        assert_eq!(o.reported(143), 0);
+        assert_eq!(o.reported(1), 1);
+    }
+
+    #[test]
+    fn command_options_belong_to_the_command() {
+        let o = opts(&["-v", "sh", "-c", "echo -g"]);
+        assert!(!o.group);
+        assert_eq!(o.command.len(), 3);
+    }
+
+    #[test]
+    fn clusters_long_values_and_levels() {
+        let i = run(&["-vvg", "--grace=5s", "--rewrite=TERM:0", "true"]).unwrap();
+        assert_eq!(i.log_level, log::LevelFilter::Trace);
+        let Verb::Run(o) = i.verb else { panic!() };
+        assert!(o.group);
+        assert_eq!(o.grace, Duration::from_secs(5));
+        assert_eq!(o.rewritten(libc::SIGTERM), None);
+    }
+
+    #[test]
+    fn environment_is_below_the_command_line() {
+        let env = |k: &str| match k {
+            "PODINIT_GRACE" => Some("7".to_string()),
+            "PODINIT_STOP_SIGNAL" => Some("QUIT".to_string()),
+            "PODINIT_LOG" => Some("warn".to_string()),
+            _ => None,
+        };
+        let i = parse(vec!["true".into()], &env).unwrap();
+        assert_eq!(i.log_level, log::LevelFilter::Warn);
+        let Verb::Run(o) = i.verb else { panic!() };
+        assert_eq!(
+            (o.grace, o.stop_signal),
+            (Duration::from_secs(7), libc::SIGQUIT)
+        );
+        let i = parse(vec!["--grace".into(), "1".into(), "true".into()], &env).unwrap();
+        let Verb::Run(o) = i.verb else { panic!() };
+        assert_eq!(o.grace, Duration::from_secs(1));
+        let bad = |k: &str| (k == "PODINIT_GRACE").then(|| "soon".to_string());
+        let err = parse(vec!["true".into()], &bad).unwrap_err();
+        assert!(err.contains("PODINIT_GRACE"), "{err}");
+    }
+
+    #[test]
+    fn verbs_are_routed() {
+        assert_eq!(run(&["pre-stop"]).unwrap().verb, Verb::PreStop);
+        assert_eq!(
+            run(&["status", "--json", "--ready"]).unwrap().verb,
+            Verb::Status {
+                json: true,
+                ready: true,
+                live: false
+            }
+        );
+        assert_eq!(
+            run(&["check", "-c", "x.toml"]).unwrap().verb,
+            Verb::Check {
+                config: Some("x.toml".into())
+            }
+        );
+        assert_eq!(
+            opts(&["--", "status"]).command,
+            vec![OsString::from("status")]
+        );
+        assert_eq!(run(&["--version"]).unwrap().verb, Verb::Version);
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_error() {
+        let cases: [(&[&str], &str); 9] = [
+            (&["-x", "true"], "unknown option '-x'"),
+            (&["--frobnicate", "true"], "unknown option '--frobnicate'"),
+            (&["-e", "abc", "true"], "-e 'abc'"),
+            (&["-e", "256", "true"], "-e '256'"),
+            (&["-p", "SIGFOO", "true"], "'SIGFOO' is not a signal"),
+            (&["-r", "15", "true"], "expected FROM:TO"),
+            (&[], "missing COMMAND"),
+            (&["-g"], "missing COMMAND"),
+            (&["-e"], "-e needs a value"),
+        ];
+        for (args, want) in cases {
+            let err = run(args).unwrap_err();
+            assert!(err.contains(want), "{args:?}: {err}");
+        }
+        assert!(run(&["status", "--ready", "--live"]).is_err());
+        assert!(run(&["pre-stop", "x"]).is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! Lifecycle events and podinit's own log lines: one line each on stderr, as
+//! `podinit: Reason: message` text or one JSON object a line.
+//!
+//! Everything goes through the `log` crate with env_logger as the writer, so
+//! `PODINIT_LOG` / `-v` pick the level. Event reasons follow the kubelet's
+//! names where one exists (SPEC "Events").
+
+use crate::cli::LogFormat;
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Lifecycle event reasons (SPEC "Events").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Started,
+    Killing,
+    Exited,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Started => "Started",
+            Reason::Killing => "Killing",
+            Reason::Exited => "Exited",
+        }
+    }
+}
+
+/// Logs one lifecycle event.
+pub fn emit(level: log::Level, reason: Reason, message: &str) {
+    log::log!(target: reason.as_str(), level, "{message}");
+}
+
+/// Installs the stderr writer; events carry their reason as the log target.
+pub fn init(level: log::LevelFilter, format: LogFormat) {
+    let mut b = env_logger::Builder::new();
+    b.filter_level(level).target(env_logger::Target::Stderr);
+    b.format(move |buf, record| {
+        let reason = record.target();
+        let is_event = !reason.contains("::") && reason != "podinit";
+        match format {
+            LogFormat::Text if is_event => writeln!(buf, "podinit: {reason}: {}", record.args()),
+            LogFormat::Text => writeln!(buf, "podinit: {}", record.args()),
+            LogFormat::Json => {
+                let mut line = format!(
+                    "{{\"ts\":\"{}\",\"level\":\"{}\"",
+                    timestamp(SystemTime::now()),
+                    record.level().as_str().to_ascii_lowercase()
+                );
+                if is_event {
+                    line += &format!(",\"reason\":{}", json_string(reason));
+                }
+                line += &format!(",\"message\":{}}}", json_string(&record.args().to_string()));
+                writeln!(buf, "{line}")
+            }
+        }
+    });
+    // A second init (only possible in tests) keeps the first logger.
+    let _ = b.try_init();
+}
+
+/// A JSON string literal with the escapes RFC 8259 requires.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// RFC 3339 UTC with milliseconds: `2026-11-22T10:00:00.123Z`.
+pub fn timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_341_600_123);
+        assert_eq!(timestamp(t), "2026-11-22T10:00:00.123Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(timestamp(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn json_strings_escape() {
+        assert_eq!(json_string("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
+    }
+}
