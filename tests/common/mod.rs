@@ -1,0 +1,222 @@
+//! Helpers for running the real podinit binary, as a real PID 1 in a new pid
+//! namespace (`unshare --pid --fork --mount-proc`) or as a plain child.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const PODINIT: &str = env!("CARGO_BIN_EXE_podinit");
+
+/// A scratch directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "podinit-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    pub fn s(&self, name: &str) -> String {
+        self.path(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether this machine lets us create pid namespaces; prints why not.
+pub fn can_unshare() -> bool {
+    let ok = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("SKIPPED: `unshare --pid --fork --mount-proc` does not work here (needs root and pid namespaces)");
+    }
+    ok
+}
+
+/// A running podinit and how to reach it.
+pub struct Podinit {
+    child: Child,
+    /// podinit's pid as seen from the test (host pid namespace).
+    pub pid: i32,
+}
+
+/// Starts podinit as PID 1 of a new pid namespace.
+pub fn start_pid1(args: &[&str]) -> Podinit {
+    start(unshare(args), true)
+}
+
+fn unshare(args: &[&str]) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", PODINIT])
+        .args(args);
+    cmd
+}
+
+/// Starts podinit as a plain child of the test (so it is a subreaper, not PID 1).
+pub fn start_child(args: &[&str]) -> Podinit {
+    let mut cmd = Command::new(PODINIT);
+    cmd.args(args);
+    start(cmd, false)
+}
+
+fn start(mut cmd: Command, via_unshare: bool) -> Podinit {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("PODINIT_LOG");
+    let child = cmd.spawn().expect("spawn podinit");
+    let outer = child.id() as i32;
+    let pid = if via_unshare {
+        wait_for_child_of(outer)
+    } else {
+        outer
+    };
+    Podinit { child, pid }
+}
+
+/// The first child of `parent` (unshare's forked podinit).
+pub fn wait_for_child_of(parent: i32) -> i32 {
+    let path = format!("/proc/{parent}/task/{parent}/children");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(s) = std::fs::read_to_string(&path) {
+            if let Some(p) = s.split_whitespace().next().and_then(|p| p.parse().ok()) {
+                return p;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("unshare {parent} started no child");
+}
+
+/// What podinit left behind.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Podinit {
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill has no memory effects.
+        assert_eq!(
+            unsafe { libc::kill(self.pid, sig) },
+            0,
+            "kill {} {sig}",
+            self.pid
+        );
+    }
+
+    /// Waits for podinit to exit (killing it after `limit`, which fails the test).
+    pub fn wait(mut self, limit: Duration) -> Outcome {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                let mut stdout = String::new();
+                let mut stderr = String::new();
+                let _ = self
+                    .child
+                    .stdout
+                    .take()
+                    .map(|mut o| o.read_to_string(&mut stdout));
+                let _ = self
+                    .child
+                    .stderr
+                    .take()
+                    .map(|mut e| e.read_to_string(&mut stderr));
+                use std::os::unix::process::ExitStatusExt;
+                let code = status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+                return Outcome {
+                    code,
+                    stdout,
+                    stderr,
+                    elapsed: start.elapsed(),
+                };
+            }
+            if start.elapsed() > limit {
+                // SAFETY: kill has no memory effects.
+                unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let mut stderr = String::new();
+                let _ = self
+                    .child
+                    .stderr
+                    .take()
+                    .map(|mut e| e.read_to_string(&mut stderr));
+                panic!("podinit still running after {limit:?}; stderr:\n{stderr}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Podinit {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill has no memory effects.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs podinit as PID 1 to completion.
+pub fn run_pid1(args: &[&str], limit: Duration) -> Outcome {
+    // The pid is not needed (and a quick podinit may be gone before it could be read).
+    start(unshare(args), false).wait(limit)
+}
+
+/// Waits until `path` exists and holds `want` (or any content if `want` is empty).
+pub fn wait_for_file(path: &Path, want: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let content = std::fs::read_to_string(path).unwrap_or_default();
+        if path.exists() && content.contains(want) {
+            return content;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never held {want:?}; it holds {content:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A field of /proc/PID/status, e.g. `voluntary_ctxt_switches`.
+pub fn proc_status(pid: i32, field: &str) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find_map(|l| {
+        l.strip_prefix(field)?
+            .strip_prefix(':')
+            .map(|v| v.trim().to_string())
+    })
+}
