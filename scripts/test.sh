@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: set up a fresh machine, check formatting and lints, then
+# run every test (unit tests, podinit as a real PID 1, podman containers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast --failure-output final
+else
+  cargo test --no-fail-fast
+fi
