@@ -6,6 +6,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The usage error for a run with no command and no config to name one.
+pub const MISSING_COMMAND: &str =
+    "missing COMMAND: say what podinit should run, e.g. podinit -- nginx -g 'daemon off;', or name a config with -c";
+
 pub const USAGE: &str = "usage: podinit [OPTIONS] [--] COMMAND [ARG...] | pre-stop | status | check (podinit --help for more)";
 
 pub const HELP: &str = "\
@@ -33,6 +37,7 @@ options:
   --grace DURATION        termination grace period, default 30s (PODINIT_GRACE)
   --stop-signal SIG       signal that asks the main process to stop, default SIGTERM
                           (PODINIT_STOP_SIGNAL)
+  --pre-stop-sleep DUR    a preStop drain delay without a config (PODINIT_PRE_STOP_SLEEP)
   -h, --help              this text
   --version               podinit's version
 
@@ -57,8 +62,10 @@ pub struct RunOptions {
     pub zero_codes: Vec<i32>,
     pub parent_death: Option<i32>,
     pub rewrite: Vec<(i32, i32)>,
-    pub grace: Duration,
-    pub stop_signal: i32,
+    /// From `--grace` or PODINIT_GRACE; the config file fills in below these.
+    pub grace: Option<Duration>,
+    pub stop_signal: Option<i32>,
+    pub pre_stop_sleep: Option<Duration>,
 }
 
 impl RunOptions {
@@ -118,12 +125,11 @@ pub fn parse(
         zero_codes: Vec::new(),
         parent_death: None,
         rewrite: Vec::new(),
-        grace: Duration::from_secs(30),
-        stop_signal: libc::SIGTERM,
+        grace: None,
+        stop_signal: None,
+        pre_stop_sleep: None,
     };
     let mut verbose = 0u8;
-    let mut grace = None;
-    let mut stop_signal = None;
     let mut log_format = None;
     let mut verb = None;
 
@@ -149,15 +155,20 @@ pub fn parse(
                 }
                 "-r" | "--rewrite" => run.rewrite.push(parse_rewrite(&p.value(&opt)?)?),
                 "--grace" => {
-                    grace = Some(
+                    run.grace = Some(
                         duration::parse(&p.value(&opt)?).map_err(|e| format!("--grace: {e}"))?,
                     )
                 }
                 "--stop-signal" => {
-                    stop_signal = Some(
+                    run.stop_signal = Some(
                         signals::parse(&p.value(&opt)?)
                             .map_err(|e| format!("--stop-signal: {e}"))?,
                     )
+                }
+                "--pre-stop-sleep" => {
+                    let v = p.value(&opt)?;
+                    run.pre_stop_sleep =
+                        Some(duration::parse(&v).map_err(|e| format!("--pre-stop-sleep: {e}"))?)
                 }
                 "--log-format" => {
                     log_format = Some(parse_log_format(&p.value(&opt)?, "--log-format")?)
@@ -183,18 +194,15 @@ pub fn parse(
     let verb = match verb {
         Some(v) => v,
         None => {
-            if run.command.is_empty() {
-                return Err("missing COMMAND: say what podinit should run, e.g. podinit -- nginx -g 'daemon off;'".into());
+            if run.grace.is_none() {
+                run.grace = env_value(env, "PODINIT_GRACE", duration::parse)?;
             }
-            run.grace = match grace {
-                Some(g) => g,
-                None => env_value(env, "PODINIT_GRACE", duration::parse)?.unwrap_or(run.grace),
-            };
-            run.stop_signal = match stop_signal {
-                Some(s) => s,
-                None => env_value(env, "PODINIT_STOP_SIGNAL", signals::parse)?
-                    .unwrap_or(run.stop_signal),
-            };
+            if run.stop_signal.is_none() {
+                run.stop_signal = env_value(env, "PODINIT_STOP_SIGNAL", signals::parse)?;
+            }
+            if run.pre_stop_sleep.is_none() {
+                run.pre_stop_sleep = env_value(env, "PODINIT_PRE_STOP_SLEEP", duration::parse)?;
+            }
             if run.config.is_none() {
                 run.config = env("PODINIT_CONFIG")
                     .filter(|c| !c.is_empty())
@@ -415,6 +423,7 @@ mod tests {
     #[test]
     fn command_options_belong_to_the_command() {
         let o = opts(&["-v", "sh", "-c", "echo -g"]);
+        assert_eq!((o.grace, o.stop_signal), (None, None));
         assert!(!o.group);
         assert_eq!(o.command.len(), 3);
     }
@@ -425,7 +434,7 @@ mod tests {
         assert_eq!(i.log_level, log::LevelFilter::Trace);
         let Verb::Run(o) = i.verb else { panic!() };
         assert!(o.group);
-        assert_eq!(o.grace, Duration::from_secs(5));
+        assert_eq!(o.grace, Some(Duration::from_secs(5)));
         assert_eq!(o.rewritten(libc::SIGTERM), None);
     }
 
@@ -442,11 +451,11 @@ mod tests {
         let Verb::Run(o) = i.verb else { panic!() };
         assert_eq!(
             (o.grace, o.stop_signal),
-            (Duration::from_secs(7), libc::SIGQUIT)
+            (Some(Duration::from_secs(7)), Some(libc::SIGQUIT))
         );
         let i = parse(vec!["--grace".into(), "1".into(), "true".into()], &env).unwrap();
         let Verb::Run(o) = i.verb else { panic!() };
-        assert_eq!(o.grace, Duration::from_secs(1));
+        assert_eq!(o.grace, Some(Duration::from_secs(1)));
         let bad = |k: &str| (k == "PODINIT_GRACE").then(|| "soon".to_string());
         let err = parse(vec!["true".into()], &bad).unwrap_err();
         assert!(err.contains("PODINIT_GRACE"), "{err}");
@@ -478,15 +487,13 @@ mod tests {
 
     #[test]
     fn bad_input_is_a_clear_error() {
-        let cases: [(&[&str], &str); 9] = [
+        let cases: [(&[&str], &str); 7] = [
             (&["-x", "true"], "unknown option '-x'"),
             (&["--frobnicate", "true"], "unknown option '--frobnicate'"),
             (&["-e", "abc", "true"], "-e 'abc'"),
             (&["-e", "256", "true"], "-e '256'"),
             (&["-p", "SIGFOO", "true"], "'SIGFOO' is not a signal"),
             (&["-r", "15", "true"], "expected FROM:TO"),
-            (&[], "missing COMMAND"),
-            (&["-g"], "missing COMMAND"),
             (&["-e"], "-e needs a value"),
         ];
         for (args, want) in cases {

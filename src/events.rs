@@ -15,6 +15,8 @@ pub enum Reason {
     Started,
     Killing,
     Exited,
+    InitStepSucceeded,
+    InitStepFailed,
 }
 
 impl Reason {
@@ -23,6 +25,8 @@ impl Reason {
             Reason::Started => "Started",
             Reason::Killing => "Killing",
             Reason::Exited => "Exited",
+            Reason::InitStepSucceeded => "InitStepSucceeded",
+            Reason::InitStepFailed => "InitStepFailed",
         }
     }
 }
@@ -39,9 +43,11 @@ pub fn init(level: log::LevelFilter, format: LogFormat) {
     b.format(move |buf, record| {
         let reason = record.target();
         let is_event = !reason.contains("::") && reason != "podinit";
+        // Credentials never reach the output, whatever a message quotes.
+        let message = crate::url::redact(&record.args().to_string());
         match format {
-            LogFormat::Text if is_event => writeln!(buf, "podinit: {reason}: {}", record.args()),
-            LogFormat::Text => writeln!(buf, "podinit: {}", record.args()),
+            LogFormat::Text if is_event => writeln!(buf, "podinit: {reason}: {message}"),
+            LogFormat::Text => writeln!(buf, "podinit: {message}"),
             LogFormat::Json => {
                 let mut line = format!(
                     "{{\"ts\":\"{}\",\"level\":\"{}\"",
@@ -51,7 +57,7 @@ pub fn init(level: log::LevelFilter, format: LogFormat) {
                 if is_event {
                     line += &format!(",\"reason\":{}", json_string(reason));
                 }
-                line += &format!(",\"message\":{}}}", json_string(&record.args().to_string()));
+                line += &format!(",\"message\":{}}}", json_string(&message));
                 writeln!(buf, "{line}")
             }
         }

@@ -4,12 +4,13 @@
 //! The supervisor is the only caller of `reap`, so no status is ever stolen
 //! (DESIGN "The event loop"). Nothing here waits on a specific pid.
 
-use crate::signals;
+use crate::config::Main;
+use crate::{signals, user};
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// How a child ended, decoded from `waitpid` only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,15 +71,37 @@ pub fn reap(mut on_exit: impl FnMut(i32, ExitStatus)) -> bool {
     }
 }
 
-/// Why the main command could not be started, with the exit code it maps to.
+/// Why a command could not be started, with the exit code it maps to.
+#[derive(Debug)]
 pub struct SpawnError {
     pub code: i32,
     pub message: String,
 }
 
-/// Starts the main process: its own process group, the terminal's foreground
-/// when stdin is one, default signal dispositions and an empty mask.
-pub fn spawn_main(argv: &[OsString], workdir: Option<&Path>) -> Result<i32, SpawnError> {
+/// Starts `argv` in its own process group, as the `[main]` table says (env,
+/// user, workdir; `dir` when it names no workdir), with default signal
+/// dispositions and an empty mask. `foreground` gives it the terminal when
+/// stdin is one (the main process); other commands get /dev/null as stdin.
+pub fn spawn(
+    argv: &[String],
+    main: &Main,
+    dir: Option<&Path>,
+    foreground: bool,
+) -> Result<i32, SpawnError> {
+    spawn_os(
+        &argv.iter().map(OsString::from).collect::<Vec<_>>(),
+        main,
+        dir,
+        foreground,
+    )
+}
+
+pub fn spawn_os(
+    argv: &[OsString],
+    main: &Main,
+    dir: Option<&Path>,
+    foreground: bool,
+) -> Result<i32, SpawnError> {
     let Some((program, args)) = argv.split_first() else {
         return Err(SpawnError {
             code: 2,
@@ -87,20 +110,32 @@ pub fn spawn_main(argv: &[OsString], workdir: Option<&Path>) -> Result<i32, Spaw
     };
     let mut cmd = Command::new(program);
     cmd.args(args);
-    if let Some(dir) = workdir {
-        cmd.current_dir(dir);
+    if let Some(d) = main.workdir.as_deref().or(dir) {
+        cmd.current_dir(d);
     }
-    let program = program.to_string_lossy();
+    if let Some((_, ids)) = &main.user {
+        if let Some(home) = &ids.home {
+            cmd.env("HOME", home);
+        }
+    }
+    cmd.envs(main.env.iter().map(|(k, v)| (k, v)));
+    if !foreground {
+        cmd.stdin(Stdio::null());
+    }
+    let ids = main.user.as_ref().map(|(_, ids)| ids.clone());
     // SAFETY: the closure makes only async-signal-safe calls and allocates nothing.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             if libc::setpgid(0, 0) != 0 {
                 return Err(io::Error::last_os_error());
             }
             // SIGTTOU is still ignored here (inherited), so a background
             // group may take the terminal; ENOTTY just means no terminal.
-            if libc::isatty(0) == 1 {
+            if foreground && libc::isatty(0) == 1 {
                 libc::tcsetpgrp(0, libc::getpid());
+            }
+            if let Some(ids) = &ids {
+                user::apply(ids)?;
             }
             signals::reset_for_exec();
             Ok(())
@@ -109,14 +144,15 @@ pub fn spawn_main(argv: &[OsString], workdir: Option<&Path>) -> Result<i32, Spaw
     match cmd.spawn() {
         Ok(child) => Ok(child.id() as i32), // never waited through `child`: the reaper owns it
         Err(e) => {
+            let program = program.to_string_lossy();
             let code = match e.raw_os_error() {
                 Some(libc::ENOENT) | Some(libc::ENOTDIR) => 127,
                 _ => 126,
             };
-            let hint = if code == 127 {
-                "check the name and PATH"
-            } else {
-                "check its permissions and format"
+            let hint = match e.raw_os_error() {
+                Some(libc::ENOENT) | Some(libc::ENOTDIR) => "check the name, PATH and workdir",
+                Some(libc::EPERM) => "podinit may lack the right to switch to that user",
+                _ => "check its permissions and format",
             };
             Err(SpawnError {
                 code,

@@ -1,0 +1,164 @@
+//! Actions: the one vocabulary shared by init steps, hooks and probes
+//! (SPEC "Actions"). `exec` runs as a child of the supervisor (it alone
+//! reaps), `sleep` is a deadline in the supervisor's poll, and the kinds that
+//! do blocking network I/O (`http`, `tcp`, `dns`, `eureka`) run on a worker
+//! thread through `run_blocking`.
+
+mod dns;
+mod eureka;
+mod http;
+mod tcp;
+
+use crate::duration;
+use crate::url::Url;
+use std::time::Duration;
+
+/// Which list an action stands in; decides which kinds are allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Init,
+    PostStart,
+    PreStop,
+    Probe,
+}
+
+impl Section {
+    pub fn key(self) -> &'static str {
+        match self {
+            Section::Init => "init",
+            Section::PostStart => "post_start",
+            Section::PreStop => "pre_stop",
+            Section::Probe => "probe",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Http {
+    pub url: Url,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Eureka {
+    pub urls: Vec<Url>,
+    pub app: String,
+    pub instance: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    Exec(Vec<String>),
+    Http(Http),
+    Tcp(String),
+    Dns(String),
+    Sleep(Duration),
+    Eureka(Eureka),
+}
+
+impl Kind {
+    pub fn word(&self) -> &'static str {
+        match self {
+            Kind::Exec(_) => "exec",
+            Kind::Http(_) => "http",
+            Kind::Tcp(_) => "tcp",
+            Kind::Dns(_) => "dns",
+            Kind::Sleep(_) => "sleep",
+            Kind::Eureka(_) => "eureka",
+        }
+    }
+
+    /// Whether this kind may stand in `section` (SPEC "Actions" table).
+    pub fn allowed_in(&self, section: Section) -> bool {
+        match self {
+            Kind::Exec(_) | Kind::Http(_) => true,
+            Kind::Tcp(_) => matches!(section, Section::Init | Section::Probe),
+            Kind::Dns(_) => section == Section::Init,
+            Kind::Sleep(_) => section != Section::Probe,
+            Kind::Eureka(_) => section != Section::Probe,
+        }
+    }
+
+    /// One line for the plan and for events; credentials masked.
+    pub fn describe(&self) -> String {
+        match self {
+            Kind::Exec(argv) => format!("exec {}", argv.join(" ")),
+            Kind::Http(h) => {
+                let mut s = format!("http {} {}", h.method, h.url.shown());
+                for (k, v) in &h.headers {
+                    s += &format!(" [{k}: {}]", if is_secret_header(k) { "***" } else { v });
+                }
+                s
+            }
+            Kind::Tcp(a) => format!("tcp {a}"),
+            Kind::Dns(n) => format!("dns {n}"),
+            Kind::Sleep(d) => format!("sleep {}", duration::show(*d)),
+            Kind::Eureka(e) => format!(
+                "eureka PUT {{{}}}/apps/{}/{}/status?value={}",
+                e.urls
+                    .iter()
+                    .map(Url::shown)
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+                e.app.to_uppercase(),
+                e.instance,
+                e.status
+            ),
+        }
+    }
+}
+
+/// Header values that must never be printed.
+pub fn is_secret_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.contains("authorization")
+        || n.contains("token")
+        || n.contains("secret")
+        || n.contains("key")
+        || n == "cookie"
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    pub name: String,
+    pub kind: Kind,
+    /// Limit for one run of the action (default: none, like the kubelet's hooks).
+    pub timeout: Option<Duration>,
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Success(String),
+    /// `code` is the exit status an init step passes on: the exec's own, else 1.
+    Failure {
+        code: i32,
+        message: String,
+    },
+}
+
+impl Outcome {
+    pub fn failed(message: impl Into<String>) -> Outcome {
+        Outcome::Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+/// How long a network attempt may take when the action sets no timeout.
+pub const DEFAULT_ATTEMPT: Duration = Duration::from_secs(10);
+
+/// Runs a network kind to completion on the calling (worker) thread.
+pub fn run_blocking(kind: &Kind, limit: Duration) -> Outcome {
+    match kind {
+        Kind::Http(h) => http::run(h, limit),
+        Kind::Tcp(addr) => tcp::run(addr, limit),
+        Kind::Dns(name) => dns::run(name),
+        Kind::Eureka(e) => eureka::run(e, limit),
+        Kind::Exec(_) | Kind::Sleep(_) => Outcome::failed("internal: not a blocking action"),
+    }
+}

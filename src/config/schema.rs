@@ -1,0 +1,601 @@
+//! The serde side of the config: raw tables as written, each value checked
+//! as it is read so that toml attaches the error to its place in the file.
+
+use super::expand::expand;
+use super::{File, Hook, Main, Probe, Restart, Step};
+use crate::actions::{Action, Eureka, Http, Kind, Section};
+use crate::url::Url;
+use crate::{duration, signals, user};
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+type EnvFn<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+thread_local! {
+    /// The variables `${VAR}` may read while one file is parsed: what the
+    /// caller's environment answered for every name the text references.
+    static ENV: RefCell<BTreeMap<String, String>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+fn env_expand(s: &str) -> Result<String, String> {
+    ENV.with(|e| {
+        let vars = e.borrow();
+        expand(s, &|k| vars.get(k).cloned())
+    })
+}
+
+pub fn parse(text: &str, env: EnvFn) -> Result<File, String> {
+    let known: BTreeMap<String, String> = referenced(text)
+        .filter_map(|k| Some((k.to_string(), env(k)?)))
+        .collect();
+    ENV.with(|e| *e.borrow_mut() = known);
+    let raw: Result<RawFile, toml::de::Error> = toml::from_str(text);
+    ENV.with(|e| e.borrow_mut().clear());
+    let raw = raw.map_err(|e| located(text, &e))?;
+    Ok(raw.into_file())
+}
+
+/// Names used as `${NAME...}` in the text.
+fn referenced(text: &str) -> impl Iterator<Item = &str> {
+    text.split("${").skip(1).filter_map(|s| {
+        let end = s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+        Some(&s[..end])
+    })
+}
+
+/// `line:column: message (key `k`)`, never quoting the file's text (it may hold credentials).
+fn located(text: &str, e: &toml::de::Error) -> String {
+    let msg = crate::url::redact(e.message().trim());
+    let Some(span) = e.span() else {
+        return format!(" {msg}");
+    };
+    let start = span.start.min(text.len());
+    let before = &text[..start];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    let line_text = text[start - (col - 1)..].lines().next().unwrap_or("");
+    let key = line_text
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.\"".contains(c))
+        });
+    let table = line_text
+        .trim()
+        .strip_prefix('[')
+        .map(|t| t.trim_matches(|c| c == '[' || c == ']').trim());
+    match (key, table) {
+        (Some(k), _) => format!("{line}:{col}: key `{k}`: {msg}"),
+        (None, Some(t)) if !t.is_empty() => format!("{line}:{col}: [{t}]: {msg}"),
+        _ => format!("{line}:{col}: {msg}"),
+    }
+}
+
+/// A string with `${VAR}` expanded.
+#[derive(Debug, Clone)]
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        env_expand(&s).map(Text).map_err(de::Error::custom)
+    }
+}
+
+/// A duration: integer seconds or a string with units.
+#[derive(Debug, Clone, Copy)]
+struct Dur(Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a duration: seconds like 30, or a string like \"30s\", \"1m30s\", \"500ms\"",
+                )
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
+                u64::try_from(v)
+                    .map(|s| Dur(Duration::from_secs(s)))
+                    .map_err(|_| E::custom("a duration cannot be negative"))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
+                Ok(Dur(Duration::from_secs(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
+                let s = env_expand(v).map_err(E::custom)?;
+                duration::parse(&s).map(Dur).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A signal: `"SIGTERM"`, `"TERM"` or `15`.
+#[derive(Debug, Clone, Copy)]
+struct Sig(i32);
+
+impl<'de> Deserialize<'de> for Sig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Sig;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a signal like \"SIGTERM\", \"TERM\" or 15")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Sig, E> {
+                signals::parse(&v.to_string()).map(Sig).map_err(E::custom)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Sig, E> {
+                let s = env_expand(v).map_err(E::custom)?;
+                signals::parse(&s).map(Sig).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An http(s) URL, expanded and checked.
+#[derive(Debug, Clone)]
+struct UrlText(Url);
+
+impl<'de> Deserialize<'de> for UrlText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Text(s) = Text::deserialize(d)?;
+        Url::parse(&s).map(UrlText).map_err(de::Error::custom)
+    }
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum RawRestart {
+    Never,
+    OnFailure,
+    Always,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    grace_period: Option<Dur>,
+    stop_signal: Option<Sig>,
+    restart: Option<RawRestart>,
+    main: Option<RawMain>,
+    #[serde(default)]
+    init: Vec<InitEntry>,
+    #[serde(default)]
+    post_start: Vec<PostStartEntry>,
+    #[serde(default)]
+    pre_stop: Vec<PreStopEntry>,
+    #[serde(default)]
+    probe: RawProbes,
+}
+
+impl RawFile {
+    fn into_file(self) -> File {
+        let main = self.main.map(|m| m.0).unwrap_or_default();
+        let p = self.probe;
+        let probes = [
+            p.startup.map(|e| e.0),
+            p.liveness.map(|e| e.0),
+            p.readiness.map(|e| e.0),
+        ];
+        let probes = probes.into_iter().flatten().collect();
+        File {
+            path: None,
+            grace_period: self.grace_period.map(|d| d.0),
+            stop_signal: self.stop_signal.map(|s| s.0),
+            restart: self.restart.map(|r| match r {
+                RawRestart::Never => Restart::Never,
+                RawRestart::OnFailure => Restart::OnFailure,
+                RawRestart::Always => Restart::Always,
+            }),
+            main,
+            init: self.init.into_iter().map(|e| e.0).collect(),
+            post_start: self.post_start.into_iter().map(|e| e.0).collect(),
+            pre_stop: self.pre_stop.into_iter().map(|e| e.0).collect(),
+            probes,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(try_from = "RawMainTable")]
+struct RawMain(Main);
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table with command, user, workdir, env"
+)]
+struct RawMainTable {
+    command: Option<Vec<Text>>,
+    user: Option<Text>,
+    workdir: Option<Text>,
+    #[serde(default)]
+    env: BTreeMap<String, Text>,
+}
+
+impl TryFrom<RawMainTable> for RawMain {
+    type Error = String;
+    fn try_from(m: RawMainTable) -> Result<Self, String> {
+        if m.command.as_ref().is_some_and(Vec::is_empty) {
+            return Err("[main] command = []: give the program and its arguments, e.g. [\"java\", \"-jar\", \"/app/app.jar\"]".into());
+        }
+        let command = m
+            .command
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.0.into())
+            .collect();
+        let user = match m.user {
+            Some(Text(u)) => Some((
+                u.clone(),
+                user::resolve(&u).map_err(|e| format!("user: {e}"))?,
+            )),
+            None => None,
+        };
+        Ok(RawMain(Main {
+            command,
+            user,
+            workdir: m.workdir.map(|w| w.0.into()),
+            env: m.env.into_iter().map(|(k, v)| (k, v.0)).collect(),
+        }))
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawProbes {
+    startup: Option<StartupProbe>,
+    liveness: Option<LivenessProbe>,
+    readiness: Option<ReadinessProbe>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { url = \"http://host:port/path\", method = \"GET\" }"
+)]
+struct RawHttp {
+    url: UrlText,
+    method: Option<Text>,
+    #[serde(default)]
+    headers: BTreeMap<String, Text>,
+    body: Option<Text>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { url = \"http://eureka:8761/eureka\", app = \"APP\", instance = \"ID\" }"
+)]
+struct RawEureka {
+    url: Option<UrlText>,
+    urls: Option<Vec<UrlText>>,
+    app: Text,
+    instance: Text,
+    status: Option<Text>,
+}
+
+/// Every key an entry of init, post_start, pre_stop or a probe may hold;
+/// which ones a section accepts is checked in `action`.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table with one of exec, http, tcp, dns, sleep, eureka"
+)]
+struct RawEntry {
+    name: Option<Text>,
+    timeout: Option<Dur>,
+    exec: Option<Vec<Text>>,
+    http: Option<RawHttp>,
+    tcp: Option<Text>,
+    dns: Option<Text>,
+    sleep: Option<Dur>,
+    eureka: Option<RawEureka>,
+    interval: Option<Dur>,
+    retries: Option<u32>,
+    on_failure: Option<Text>,
+    initial_delay: Option<Dur>,
+    period: Option<Dur>,
+    success_threshold: Option<u32>,
+    failure_threshold: Option<u32>,
+}
+
+impl RawEntry {
+    /// The entry's one action, checked against `section`; the keys that
+    /// belong to other sections are refused here.
+    fn action(&mut self, section: Section) -> Result<Action, String> {
+        let s = section.key();
+        let misplaced: [(&str, bool, &[Section]); 7] = [
+            ("interval", self.interval.is_some(), &[Section::Init]),
+            ("retries", self.retries.is_some(), &[Section::Init]),
+            (
+                "on_failure",
+                self.on_failure.is_some(),
+                &[Section::PostStart],
+            ),
+            (
+                "initial_delay",
+                self.initial_delay.is_some(),
+                &[Section::Probe],
+            ),
+            ("period", self.period.is_some(), &[Section::Probe]),
+            (
+                "success_threshold",
+                self.success_threshold.is_some(),
+                &[Section::Probe],
+            ),
+            (
+                "failure_threshold",
+                self.failure_threshold.is_some(),
+                &[Section::Probe],
+            ),
+        ];
+        for (key, present, allowed) in misplaced {
+            if present && !allowed.contains(&section) {
+                let only = allowed
+                    .iter()
+                    .map(|a| a.key())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(format!(
+                    "`{key}` is not allowed in {s}: it belongs to {only}"
+                ));
+            }
+        }
+        let mut kinds = Vec::new();
+        if let Some(argv) = self.exec.take() {
+            if argv.is_empty() {
+                return Err(format!("{s}: exec = []: give the program and its arguments, e.g. [\"/app/migrate\", \"up\"]"));
+            }
+            kinds.push(Kind::Exec(argv.into_iter().map(|t| t.0).collect()));
+        }
+        if let Some(h) = self.http.take() {
+            let method = h
+                .method
+                .map(|m| m.0.to_ascii_uppercase())
+                .unwrap_or("GET".into());
+            if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
+                return Err(format!(
+                    "{s}: http method '{method}' is not a method: write GET, POST, PUT, ..."
+                ));
+            }
+            kinds.push(Kind::Http(Http {
+                url: h.url.0,
+                method,
+                headers: h.headers.into_iter().map(|(k, v)| (k, v.0)).collect(),
+                body: h.body.map(|b| b.0).unwrap_or_default(),
+            }));
+        }
+        if let Some(Text(addr)) = self.tcp.take() {
+            let ok = addr
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                return Err(format!(
+                    "{s}: tcp '{addr}' is not host:port, e.g. \"db:5432\""
+                ));
+            }
+            kinds.push(Kind::Tcp(addr));
+        }
+        if let Some(Text(name)) = self.dns.take() {
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(format!("{s}: dns '{name}' is not a host name"));
+            }
+            kinds.push(Kind::Dns(name));
+        }
+        if let Some(Dur(d)) = self.sleep.take() {
+            kinds.push(Kind::Sleep(d));
+        }
+        if let Some(e) = self.eureka.take() {
+            let urls: Vec<Url> = match (e.url, e.urls) {
+                (Some(u), None) => vec![u.0],
+                (None, Some(us)) if !us.is_empty() => us.into_iter().map(|u| u.0).collect(),
+                (None, Some(_)) => {
+                    return Err(format!("{s}: eureka urls = []: give at least one server"))
+                }
+                (None, None) => {
+                    return Err(format!(
+                        "{s}: eureka needs `url` or `urls` (the server's /eureka base)"
+                    ))
+                }
+                (Some(_), Some(_)) => {
+                    return Err(format!("{s}: eureka takes `url` or `urls`, not both"))
+                }
+            };
+            let status = e.status.map(|t| t.0).unwrap_or("OUT_OF_SERVICE".into());
+            for (key, v) in [
+                ("app", &e.app.0),
+                ("instance", &e.instance.0),
+                ("status", &status),
+            ] {
+                if v.is_empty()
+                    || v.contains(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
+                {
+                    return Err(format!("{s}: eureka {key} '{v}' must be non-empty, without '/', '?', '#' or spaces"));
+                }
+            }
+            kinds.push(Kind::Eureka(Eureka {
+                urls,
+                app: e.app.0,
+                instance: e.instance.0,
+                status,
+            }));
+        }
+        let kind = match kinds.len() {
+            1 => kinds.remove(0),
+            0 => {
+                return Err(format!(
+                    "{s}: an entry needs one of exec, http, tcp, dns, sleep, eureka"
+                ))
+            }
+            _ => {
+                let names: Vec<_> = kinds.iter().map(Kind::word).collect();
+                return Err(format!(
+                    "{s}: an entry holds exactly one kind, this one has {}",
+                    names.join(" and ")
+                ));
+            }
+        };
+        if !kind.allowed_in(section) {
+            let allowed = ["exec", "http", "tcp", "dns", "sleep", "eureka"];
+            let fits: Vec<_> = allowed.into_iter().filter(|w| allows(w, section)).collect();
+            return Err(format!(
+                "`{}` is not allowed in {s}: use one of {}",
+                kind.word(),
+                fits.join(", ")
+            ));
+        }
+        let name = self
+            .name
+            .take()
+            .map(|n| n.0)
+            .unwrap_or_else(|| short_name(&kind));
+        Ok(Action {
+            name,
+            kind,
+            timeout: self.timeout.map(|t| t.0),
+        })
+    }
+}
+
+fn allows(word: &str, section: Section) -> bool {
+    match word {
+        "exec" | "http" => true,
+        "tcp" => matches!(section, Section::Init | Section::Probe),
+        "dns" => section == Section::Init,
+        _ => section != Section::Probe,
+    }
+}
+
+/// A default name: the kind and its target, e.g. `tcp db:5432`.
+fn short_name(kind: &Kind) -> String {
+    match kind {
+        Kind::Exec(argv) => argv.first().cloned().unwrap_or_default(),
+        Kind::Http(h) => format!("http {}", h.url.shown()),
+        Kind::Eureka(e) => format!("eureka {}", e.app.to_uppercase()),
+        other => other.describe(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(try_from = "RawEntry")]
+struct InitEntry(Step);
+
+impl TryFrom<RawEntry> for InitEntry {
+    type Error = String;
+    fn try_from(mut r: RawEntry) -> Result<Self, String> {
+        let action = r.action(Section::Init)?;
+        let interval = r.interval.map(|d| d.0).unwrap_or(Duration::from_secs(2));
+        if interval.is_zero() {
+            return Err("init: interval must be more than 0s".into());
+        }
+        if r.retries.is_some() && !matches!(action.kind, Kind::Exec(_)) {
+            return Err(format!("init: `retries` is for exec steps; a {} step retries every `interval` until `timeout`", action.kind.word()));
+        }
+        Ok(InitEntry(Step {
+            action,
+            interval,
+            retries: r.retries.unwrap_or(0),
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(try_from = "RawEntry")]
+struct PostStartEntry(Hook);
+
+impl TryFrom<RawEntry> for PostStartEntry {
+    type Error = String;
+    fn try_from(mut r: RawEntry) -> Result<Self, String> {
+        let action = r.action(Section::PostStart)?;
+        let kill_on_failure = match r.on_failure.as_ref().map(|t| t.0.as_str()) {
+            None | Some("kill") => true,
+            Some("ignore") => false,
+            Some(other) => {
+                return Err(format!(
+                    "post_start: on_failure '{other}': expected kill or ignore"
+                ))
+            }
+        };
+        Ok(PostStartEntry(Hook {
+            action,
+            kill_on_failure,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(try_from = "RawEntry")]
+struct PreStopEntry(Action);
+
+impl TryFrom<RawEntry> for PreStopEntry {
+    type Error = String;
+    fn try_from(mut r: RawEntry) -> Result<Self, String> {
+        r.action(Section::PreStop).map(PreStopEntry)
+    }
+}
+
+/// A probe entry; liveness and startup need success_threshold 1 (LIFECYCLE L8).
+fn probe(mut r: RawEntry, which: &'static str) -> Result<Probe, String> {
+    let mut action = r.action(Section::Probe)?;
+    let period = r.period.map(|d| d.0).unwrap_or(Duration::from_secs(10));
+    if period.is_zero() {
+        return Err(format!("probe.{which}: period must be more than 0s"));
+    }
+    let timeout = action.timeout.unwrap_or(Duration::from_secs(1));
+    if timeout.is_zero() {
+        return Err(format!("probe.{which}: timeout must be more than 0s"));
+    }
+    action.timeout = Some(timeout);
+    let success_threshold = r.success_threshold.unwrap_or(1);
+    let failure_threshold = r.failure_threshold.unwrap_or(3);
+    if success_threshold == 0 || failure_threshold == 0 {
+        return Err(format!(
+            "probe.{which}: success_threshold and failure_threshold must be at least 1"
+        ));
+    }
+    if which != "readiness" && success_threshold != 1 {
+        return Err(format!("probe.{which}: success_threshold must be 1 for {which} probes (only readiness may count successes)"));
+    }
+    Ok(Probe {
+        which,
+        action,
+        initial_delay: r.initial_delay.map(|d| d.0).unwrap_or_default(),
+        period,
+        success_threshold,
+        failure_threshold,
+    })
+}
+
+macro_rules! probe_entry {
+    ($t:ident, $which:literal) => {
+        #[derive(Deserialize)]
+        #[serde(try_from = "RawEntry")]
+        struct $t(Probe);
+
+        impl TryFrom<RawEntry> for $t {
+            type Error = String;
+            fn try_from(r: RawEntry) -> Result<Self, String> {
+                probe(r, $which).map($t)
+            }
+        }
+    };
+}
+
+probe_entry!(StartupProbe, "startup");
+probe_entry!(LivenessProbe, "liveness");
+probe_entry!(ReadinessProbe, "readiness");
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,255 @@
+use super::parse;
+use crate::actions::Kind;
+use std::time::Duration;
+
+fn env(k: &str) -> Option<String> {
+    match k {
+        "PORT" => Some("8016".into()),
+        "EUREKA_PASS" => Some("s3cret".into()),
+        _ => None,
+    }
+}
+
+fn err(text: &str) -> String {
+    parse(text, &env).unwrap_err()
+}
+
+#[test]
+fn the_spec_example_loads() {
+    let text = include_str!("../../../examples/spring-eureka.toml");
+    let f = parse(text, &|k| (k == "HOSTNAME").then(|| "h1".to_string())).unwrap();
+    assert_eq!(f.grace_period, Some(Duration::from_secs(45)));
+    assert!(!f.init.is_empty() && !f.pre_stop.is_empty());
+}
+
+#[test]
+fn values_are_typed_and_expanded() {
+    let f = parse(
+        r#"
+grace_period = "1m30s"
+stop_signal = "QUIT"
+restart = "on-failure"
+[main]
+command = ["app", "--port", "${PORT}"]
+env = { A = "${MISSING:-x}" }
+[[init]]
+tcp = "db:${PORT}"
+interval = 1
+timeout = "500ms"
+[[init]]
+exec = ["/bin/migrate"]
+retries = 3
+[[post_start]]
+exec = ["true"]
+on_failure = "ignore"
+[[pre_stop]]
+eureka = { urls = ["http://a:${EUREKA_PASS}@e1/eureka", "http://e2/eureka"], app = "svc", instance = "h:svc:${PORT}" }
+[[pre_stop]]
+sleep = "30s"
+[probe.readiness]
+http = { url = "http://127.0.0.1:8080/health" }
+success_threshold = 2
+"#,
+        &env,
+    )
+    .unwrap();
+    assert_eq!(f.grace_period, Some(Duration::from_secs(90)));
+    assert_eq!(f.stop_signal, Some(libc::SIGQUIT));
+    assert_eq!(f.main.command[2], "8016");
+    assert_eq!(f.main.env, vec![("A".to_string(), "x".to_string())]);
+    assert_eq!(f.init[0].action.kind, Kind::Tcp("db:8016".into()));
+    assert_eq!(f.init[0].interval, Duration::from_secs(1));
+    assert_eq!(f.init[0].action.timeout, Some(Duration::from_millis(500)));
+    assert_eq!(f.init[1].retries, 3);
+    assert!(!f.post_start[0].kill_on_failure);
+    let Kind::Eureka(e) = &f.pre_stop[0].kind else {
+        panic!()
+    };
+    assert_eq!(e.urls.len(), 2);
+    assert_eq!(e.instance, "h:svc:8016");
+    assert_eq!(e.status, "OUT_OF_SERVICE");
+    assert_eq!(f.probes[0].which, "readiness");
+    assert_eq!(f.probes[0].success_threshold, 2);
+}
+
+#[test]
+fn errors_name_line_and_key() {
+    let cases = [
+        (
+            "grace_period = \"soon\"",
+            "1:",
+            "grace_period",
+            "not a duration",
+        ),
+        (
+            "stop_signal = \"SIGNOPE\"",
+            "1:",
+            "stop_signal",
+            "not a signal",
+        ),
+        ("\n\nfoo = 1", "3:", "", "unknown field `foo`"),
+        (
+            "restart = \"sometimes\"",
+            "1:",
+            "restart",
+            "unknown variant",
+        ),
+        (
+            "[main]\ncommand = \"java -jar\"",
+            "2:",
+            "command",
+            "invalid type",
+        ),
+        (
+            "[main]\ncommand = [\"x\"]\nuser = \"no-such-user-podinit\"",
+            "",
+            "",
+            "no-such-user-podinit",
+        ),
+        (
+            "[[pre_stop]]\ntcp = \"db:5432\"",
+            "",
+            "",
+            "`tcp` is not allowed in pre_stop",
+        ),
+        (
+            "[[init]]\nsleep = 1\nexec = [\"x\"]",
+            "",
+            "",
+            "exactly one kind",
+        ),
+        ("[[init]]\nname = \"x\"", "", "", "needs one of exec"),
+        ("[[init]]\ntcp = \"db\"", "", "", "not host:port"),
+        (
+            "[[init]]\nexec = [\"${NOPE}\"]",
+            "2:",
+            "exec",
+            "NOPE is not set",
+        ),
+        (
+            "[[pre_stop]]\nsleep = 1\ninterval = 2",
+            "",
+            "",
+            "`interval` is not allowed in pre_stop",
+        ),
+        (
+            "[[post_start]]\nexec = [\"x\"]\non_failure = \"explode\"",
+            "",
+            "",
+            "kill or ignore",
+        ),
+        (
+            "[probe.liveness]\nexec = [\"x\"]\nsuccess_threshold = 2",
+            "",
+            "",
+            "must be 1 for liveness",
+        ),
+        (
+            "[probe.readiness]\ndns = \"x\"",
+            "",
+            "",
+            "`dns` is not allowed in probe",
+        ),
+        (
+            "[probe.readiness]\nexec = [\"x\"]\nperiod = 0",
+            "",
+            "",
+            "period must be more than 0s",
+        ),
+        (
+            "[[init]]\nhttp = { url = \"not a url\" }",
+            "2:",
+            "http",
+            "not a URL",
+        ),
+        (
+            "[[init]]\neureka = { app = \"a\", instance = \"i\" }",
+            "",
+            "",
+            "needs `url` or `urls`",
+        ),
+        (
+            "[[init]]\ntcp = \"a:1\"\nretries = 2",
+            "",
+            "",
+            "`retries` is for exec",
+        ),
+        (
+            "grace_period = 1\ngrace_period = 2",
+            "2:",
+            "",
+            "duplicate key",
+        ),
+        ("[main\n", "1:", "", ""),
+    ];
+    for (text, line, key, want) in cases {
+        let e = err(text);
+        assert!(e.contains(want), "{text:?}: {e}");
+        assert!(e.starts_with(line), "{text:?}: wrong line: {e}");
+        assert!(e.contains(key), "{text:?}: no key {key}: {e}");
+    }
+}
+
+#[test]
+fn credentials_never_appear_in_errors() {
+    let texts = [
+        "[[init]]\nhttp = \"http://admin:hunter2@h/\"",
+        "[[pre_stop]]\neureka = { url = \"ftp://admin:hunter2@h/\", app = \"a\", instance = \"i\" }",
+        "[[pre_stop]]\neureka = \"http://admin:hunter2@h/eureka\"",
+        "[main]\ncommand = 5\nx = \"http://u:hunter2@h\"",
+    ];
+    for t in texts {
+        let e = err(t);
+        assert!(!e.contains("hunter2"), "{t:?}: {e}");
+    }
+}
+
+/// Deterministic mutation fuzzing of the loader: no input may panic. (The
+/// cargo-fuzz target in fuzz/ runs the same function with coverage guidance.)
+#[test]
+fn mangled_configs_never_panic() {
+    let seed = include_str!("../../../examples/spring-eureka.toml");
+    let pieces = [
+        "[",
+        "]",
+        "\"",
+        "=",
+        "${",
+        "}",
+        "\n",
+        "[[init]]",
+        "\u{0}",
+        "é",
+        "-1",
+        "99999999999999999999",
+        "{",
+        ",",
+        "'",
+    ];
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..3000 {
+        let mut t: Vec<char> = seed.chars().collect();
+        for _ in 0..(next() % 4 + 1) {
+            let at = (next() as usize) % (t.len() + 1);
+            match next() % 3 {
+                0 if at < t.len() => {
+                    t.remove(at);
+                }
+                _ => {
+                    let p = pieces[(next() as usize) % pieces.len()];
+                    for (i, c) in p.chars().enumerate() {
+                        t.insert(at + i, c);
+                    }
+                }
+            }
+        }
+        let text: String = t.into_iter().collect();
+        let _ = parse(&text, &env);
+    }
+}

@@ -1,0 +1,253 @@
+//! The one action runner, shared by init steps, hooks and probes. It starts
+//! an action and reports its `Outcome` later, whatever the kind: an exec is a
+//! child the supervisor reaps (`on_exit`), a sleep is a deadline, a network
+//! kind runs on a worker thread that reports through a channel and one byte
+//! on the wake-up socket the supervisor polls. Workers never touch processes.
+
+use crate::actions::{self, Action, Kind, Outcome};
+use crate::config::Main;
+use crate::process::{self, ExitStatus};
+use crate::{duration, signals};
+use std::io::Read;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Names one started action.
+pub type Id = u64;
+
+/// Extra time a worker gets past its own limit before the runner gives up on it.
+const WORKER_SLACK: Duration = Duration::from_millis(500);
+
+#[derive(Debug)]
+enum Work {
+    /// An exec action: the leader of its own process group.
+    Proc(i32),
+    /// A network action on a worker thread.
+    Worker,
+    /// A sleep action.
+    Timer,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    id: Id,
+    work: Work,
+    /// When a timer completes, or when a proc or worker has run out of time.
+    deadline: Option<Instant>,
+    label: String,
+}
+
+pub struct Runner {
+    next: Id,
+    inflight: Vec<InFlight>,
+    done: Vec<(Id, Outcome)>,
+    tx: mpsc::Sender<(Id, Outcome)>,
+    rx: mpsc::Receiver<(Id, Outcome)>,
+    wake_rx: UnixStream,
+    wake_tx: UnixStream,
+    /// What exec actions inherit: the main process's env, user and workdir.
+    main: Main,
+    dir: Option<PathBuf>,
+}
+
+impl Runner {
+    pub fn new(main: Main, dir: Option<PathBuf>) -> std::io::Result<Runner> {
+        let (wake_rx, wake_tx) = UnixStream::pair()?;
+        wake_rx.set_nonblocking(true)?;
+        wake_tx.set_nonblocking(true)?;
+        let (tx, rx) = mpsc::channel();
+        Ok(Runner {
+            next: 1,
+            inflight: Vec::new(),
+            done: Vec::new(),
+            tx,
+            rx,
+            wake_rx,
+            wake_tx,
+            main,
+            dir,
+        })
+    }
+
+    /// The fd to poll: readable when a worker has finished.
+    pub fn wake_fd(&self) -> RawFd {
+        self.wake_rx.as_raw_fd()
+    }
+
+    /// Starts `action`; `limit` overrides its own timeout (init wait steps
+    /// bound each attempt). The outcome arrives later through `take_done`.
+    pub fn start(&mut self, action: &Action, limit: Option<Duration>) -> Id {
+        let id = self.next;
+        self.next += 1;
+        let now = Instant::now();
+        let limit = limit.or(action.timeout);
+        let label = action.kind.describe();
+        match &action.kind {
+            Kind::Exec(argv) => {
+                match process::spawn(argv, &self.main, self.dir.as_deref(), false) {
+                    Ok(pid) => {
+                        log::debug!("{}: started process {pid}", action.name);
+                        self.inflight.push(InFlight {
+                            id,
+                            work: Work::Proc(pid),
+                            deadline: limit.map(|l| now + l),
+                            label,
+                        });
+                    }
+                    Err(e) => self.done.push((
+                        id,
+                        Outcome::Failure {
+                            code: e.code,
+                            message: e.message,
+                        },
+                    )),
+                }
+            }
+            Kind::Sleep(d) => {
+                self.inflight.push(InFlight {
+                    id,
+                    work: Work::Timer,
+                    deadline: Some(now + *d),
+                    label,
+                });
+            }
+            kind => {
+                let limit = limit.unwrap_or(actions::DEFAULT_ATTEMPT);
+                let (kind, tx, wake) = (kind.clone(), self.tx.clone(), self.wake_tx.try_clone());
+                let spawned = std::thread::Builder::new()
+                    .name("podinit-action".into())
+                    .spawn(move || {
+                        let outcome = actions::run_blocking(&kind, limit);
+                        let _ = tx.send((id, outcome));
+                        if let Ok(mut w) = wake {
+                            let _ = std::io::Write::write(&mut w, &[1]);
+                        }
+                    });
+                match spawned {
+                    Ok(_) => self.inflight.push(InFlight {
+                        id,
+                        work: Work::Worker,
+                        deadline: Some(now + limit + WORKER_SLACK),
+                        label,
+                    }),
+                    Err(e) => self.done.push((
+                        id,
+                        Outcome::failed(format!("cannot start a worker thread: {e}")),
+                    )),
+                }
+            }
+        }
+        id
+    }
+
+    /// A child ended: if it was an exec action, its outcome is ready. Returns
+    /// whether the pid was one of ours.
+    pub fn on_exit(&mut self, pid: i32, status: ExitStatus) -> bool {
+        let Some(i) = self
+            .inflight
+            .iter()
+            .position(|f| matches!(f.work, Work::Proc(p) if p == pid))
+        else {
+            return false;
+        };
+        let f = self.inflight.remove(i);
+        // Anything the action left in its group goes with it.
+        let _ = signals::send(-pid, libc::SIGKILL);
+        let outcome = match status {
+            ExitStatus::Exited(0) => Outcome::Success(format!("{}: exit code 0", f.label)),
+            st => Outcome::Failure {
+                code: st.code(),
+                message: format!("{}: {}", f.label, st.describe()),
+            },
+        };
+        self.done.push((f.id, outcome));
+        true
+    }
+
+    /// Collects finished workers (after the wake-up fd was readable).
+    pub fn on_wake(&mut self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.wake_rx).read(&mut buf), Ok(n) if n > 0) {}
+        while let Ok((id, outcome)) = self.rx.try_recv() {
+            if let Some(i) = self.inflight.iter().position(|f| f.id == id) {
+                self.inflight.remove(i);
+                self.done.push((id, outcome));
+            }
+        }
+    }
+
+    /// Completes due timers and fails actions that ran out of time (an exec's
+    /// whole process group is killed; a late worker's answer is ignored).
+    pub fn on_time(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.inflight.len() {
+            if self.inflight[i].deadline.is_some_and(|d| d <= now) {
+                let f = self.inflight.remove(i);
+                let outcome = match f.work {
+                    Work::Timer => Outcome::Success(f.label),
+                    Work::Proc(pid) => {
+                        let _ = signals::send(-pid, libc::SIGKILL);
+                        Outcome::failed(format!("{}: timed out, killed", f.label))
+                    }
+                    Work::Worker => Outcome::failed(format!("{}: no answer in time", f.label)),
+                };
+                self.done.push((f.id, outcome));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The nearest timer or timeout; `Instant::now()` when outcomes are waiting.
+    pub fn deadline(&self) -> Option<Instant> {
+        if !self.done.is_empty() {
+            return Some(Instant::now());
+        }
+        self.inflight.iter().filter_map(|f| f.deadline).min()
+    }
+
+    pub fn take_done(&mut self) -> Vec<(Id, Outcome)> {
+        std::mem::take(&mut self.done)
+    }
+
+    /// Stops an action that is no longer wanted: `sig` to an exec's process
+    /// group (it stays tracked until reaped, with `kill_at` as its deadline);
+    /// timers and workers are simply forgotten. Returns whether a process
+    /// was signalled.
+    pub fn stop(&mut self, id: Id, sig: i32, kill_at: Instant) -> bool {
+        let Some(i) = self.inflight.iter().position(|f| f.id == id) else {
+            return false;
+        };
+        match self.inflight[i].work {
+            Work::Proc(pid) => {
+                let _ = signals::send(-pid, sig);
+                self.inflight[i].deadline = Some(kill_at);
+                true
+            }
+            Work::Timer | Work::Worker => {
+                self.inflight.remove(i);
+                false
+            }
+        }
+    }
+
+    /// Whether an action is still running.
+    pub fn is_running(&self, id: Id) -> bool {
+        self.inflight.iter().any(|f| f.id == id)
+    }
+}
+
+/// `12.3s` / `450ms`: how long something took, for events.
+pub fn took(since: Instant) -> String {
+    let d = since.elapsed();
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else if d < Duration::from_secs(60) {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        duration::show(Duration::from_secs(d.as_secs()))
+    }
+}

@@ -1,0 +1,187 @@
+//! HTTP URLs for the http and eureka actions: user-info becomes Basic auth and
+//! is never printed. `redact` masks credentials in any text podinit prints.
+
+/// A URL split so its credentials can be kept apart from everything printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    /// The URL without user-info: what is requested, and what may be printed.
+    pub bare: String,
+    /// `user:password`, percent-decoded, when the URL had user-info.
+    credentials: Option<String>,
+}
+
+impl Url {
+    /// Accepts `http://[user[:pass]@]host[:port][/path][?query]` (and `https://`
+    /// when podinit is built with the `https` feature).
+    pub fn parse(text: &str) -> Result<Url, String> {
+        let shown = redact(text);
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| format!("'{shown}' is not a URL: write http://host:port/path"))?;
+        match scheme {
+            "http" => {}
+            "https" if cfg!(feature = "https") => {}
+            "https" => {
+                return Err(format!(
+                    "'{shown}': this podinit is built without HTTPS; rebuild with `--features https` or use http://"
+                ))
+            }
+            _ => return Err(format!("'{shown}': the scheme must be http:// or https://")),
+        }
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        let (credentials, host) = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => (Some(percent_decode(userinfo)), host),
+            None => (None, authority),
+        };
+        let valid_host = !host.is_empty()
+            && !host.starts_with(':')
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c))
+            && host.rsplit_once(':').is_none_or(|(h, port)| {
+                h.ends_with(']') || !h.contains(':') && port.parse::<u16>().is_ok()
+            });
+        if !valid_host {
+            return Err(format!("'{shown}': '{host}' is not a host[:port]"));
+        }
+        Ok(Url {
+            bare: format!("{scheme}://{host}{path}"),
+            credentials,
+        })
+    }
+
+    /// The `Authorization` header value for the URL's user-info.
+    pub fn basic_auth(&self) -> Option<String> {
+        self.credentials
+            .as_ref()
+            .map(|c| format!("Basic {}", base64(c.as_bytes())))
+    }
+
+    /// The URL as printed: credentials shown as `***`.
+    pub fn shown(&self) -> String {
+        match &self.credentials {
+            Some(_) => self.bare.replacen("://", "://***@", 1),
+            None => self.bare.clone(),
+        }
+    }
+
+    /// This URL with `suffix` appended to its path (for Eureka's REST paths).
+    pub fn join(&self, suffix: &str) -> Url {
+        Url {
+            bare: format!("{}{suffix}", self.bare.trim_end_matches('/')),
+            credentials: self.credentials.clone(),
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Masks the user-info of every URL in `text`: `http://u:p@h` -> `http://***@h`.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        out.push_str(&rest[..i + 3]);
+        rest = &rest[i + 3..];
+        let end = rest
+            .find(|c: char| {
+                c == '/' || c == '?' || c == '#' || c.is_whitespace() || "\"'`<>,;".contains(c)
+            })
+            .unwrap_or(rest.len());
+        match rest[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&rest[at..end]);
+            }
+            None => out.push_str(&rest[..end]),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_become_basic_auth_and_are_hidden() {
+        let u = Url::parse("http://admin:s%40cret@eureka:8761/eureka").unwrap();
+        assert_eq!(u.bare, "http://eureka:8761/eureka");
+        assert_eq!(u.shown(), "http://***@eureka:8761/eureka");
+        assert_eq!(
+            u.basic_auth().unwrap(),
+            format!("Basic {}", base64(b"admin:s@cret"))
+        );
+        assert_eq!(base64(b"admin:admin"), "YWRtaW46YWRtaW4=");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(u.join("/apps/X").bare, "http://eureka:8761/eureka/apps/X");
+        assert!(Url::parse("http://h").unwrap().basic_auth().is_none());
+    }
+
+    #[test]
+    fn bad_urls_are_refused_without_echoing_secrets() {
+        for bad in [
+            "eureka:8761",
+            "ftp://h/",
+            "http://",
+            "http://h:99999/",
+            "http://h:x/",
+            "http://a b/",
+        ] {
+            assert!(Url::parse(bad).is_err(), "{bad}");
+        }
+        let e = Url::parse("ftp://bob:hunter2@h/").unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(Url::parse("http://[::1]:8080/x").is_ok());
+    }
+
+    #[test]
+    fn redact_masks_every_url() {
+        assert_eq!(
+            redact("PUT http://a:b@h:1/x failed; also \"https://t@k/\""),
+            "PUT http://***@h:1/x failed; also \"https://***@k/\""
+        );
+        assert_eq!(redact("no url here"), "no url here");
+        assert_eq!(redact("http://plain/path"), "http://plain/path");
+    }
+}
