@@ -220,3 +220,4 @@ pub fn proc_status(pid: i32, field: &str) -> Option<String> {
             .map(|v| v.trim().to_string())
     })
 }
+pub mod http;
