@@ -10,7 +10,8 @@ use std::time::Duration;
 pub const MISSING_COMMAND: &str =
     "missing COMMAND: say what podinit should run, e.g. podinit -- nginx -g 'daemon off;', or name a config with -c";
 
-pub const USAGE: &str = "usage: podinit [OPTIONS] [--] COMMAND [ARG...] | pre-stop | status | check (podinit --help for more)";
+pub const USAGE: &str =
+    "usage: podinit [OPTIONS] [--] COMMAND [ARG...] | pre-stop | status | check (podinit --help for more)";
 
 pub const HELP: &str = "\
 podinit: a container's PID 1 with the lifecycle the kubelet gives a pod.
@@ -110,14 +111,8 @@ pub struct Invocation {
 const VERBS: [&str; 3] = ["pre-stop", "status", "check"];
 
 /// Parses argv (without argv[0]) and the environment; errors are usage errors (exit 2).
-pub fn parse(
-    args: Vec<OsString>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Invocation, String> {
-    let mut p = Parser {
-        args: args.into_iter(),
-        pending_short: None,
-    };
+pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Result<Invocation, String> {
+    let mut p = Parser { args: args.into_iter(), pending_short: None };
     let mut run = RunOptions {
         command: Vec::new(),
         config: None,
@@ -145,34 +140,19 @@ pub fn parse(
                 "-e" => {
                     let v = p.value(&opt)?;
                     let code = v.parse::<i32>().ok().filter(|c| (0..=255).contains(c));
-                    run.zero_codes.push(
-                        code.ok_or(format!("-e '{v}': expected an exit code from 0 to 255"))?,
-                    );
+                    run.zero_codes.push(code.ok_or(format!("-e '{v}': expected an exit code from 0 to 255"))?);
                 }
-                "-p" => {
-                    run.parent_death =
-                        Some(signals::parse(&p.value(&opt)?).map_err(|e| format!("-p: {e}"))?)
-                }
+                "-p" => run.parent_death = Some(signals::parse(&p.value(&opt)?).map_err(|e| format!("-p: {e}"))?),
                 "-r" | "--rewrite" => run.rewrite.push(parse_rewrite(&p.value(&opt)?)?),
-                "--grace" => {
-                    run.grace = Some(
-                        duration::parse(&p.value(&opt)?).map_err(|e| format!("--grace: {e}"))?,
-                    )
-                }
+                "--grace" => run.grace = Some(duration::parse(&p.value(&opt)?).map_err(|e| format!("--grace: {e}"))?),
                 "--stop-signal" => {
-                    run.stop_signal = Some(
-                        signals::parse(&p.value(&opt)?)
-                            .map_err(|e| format!("--stop-signal: {e}"))?,
-                    )
+                    run.stop_signal = Some(signals::parse(&p.value(&opt)?).map_err(|e| format!("--stop-signal: {e}"))?)
                 }
                 "--pre-stop-sleep" => {
                     let v = p.value(&opt)?;
-                    run.pre_stop_sleep =
-                        Some(duration::parse(&v).map_err(|e| format!("--pre-stop-sleep: {e}"))?)
+                    run.pre_stop_sleep = Some(duration::parse(&v).map_err(|e| format!("--pre-stop-sleep: {e}"))?)
                 }
-                "--log-format" => {
-                    log_format = Some(parse_log_format(&p.value(&opt)?, "--log-format")?)
-                }
+                "--log-format" => log_format = Some(parse_log_format(&p.value(&opt)?, "--log-format")?),
                 _ => return Err(format!("unknown option '{opt}'")),
             },
             Arg::Word(word) => {
@@ -204,9 +184,7 @@ pub fn parse(
                 run.pre_stop_sleep = env_value(env, "PODINIT_PRE_STOP_SLEEP", duration::parse)?;
             }
             if run.config.is_none() {
-                run.config = env("PODINIT_CONFIG")
-                    .filter(|c| !c.is_empty())
-                    .map(PathBuf::from);
+                run.config = env("PODINIT_CONFIG").filter(|c| !c.is_empty()).map(PathBuf::from);
             }
             Verb::Run(run)
         }
@@ -221,9 +199,8 @@ fn invocation(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Invocation, String> {
     let base = env_value(env, "PODINIT_LOG", |v| {
-        v.parse::<log::LevelFilter>().map_err(|_| {
-            format!("'{v}' is not a log level: write error, warn, info, debug or trace")
-        })
+        v.parse::<log::LevelFilter>()
+            .map_err(|_| format!("'{v}' is not a log level: write error, warn, info, debug or trace"))
     })?
     .unwrap_or(log::LevelFilter::Info);
     let log_level = log::LevelFilter::iter()
@@ -231,16 +208,10 @@ fn invocation(
         .unwrap_or(log::LevelFilter::max());
     let log_format = match log_format {
         Some(f) => f,
-        None => env_value(env, "PODINIT_LOG_FORMAT", |v| {
-            parse_log_format(v, "PODINIT_LOG_FORMAT")
-        })?
-        .unwrap_or(LogFormat::Text),
+        None => env_value(env, "PODINIT_LOG_FORMAT", |v| parse_log_format(v, "PODINIT_LOG_FORMAT"))?
+            .unwrap_or(LogFormat::Text),
     };
-    Ok(Invocation {
-        verb,
-        log_level,
-        log_format,
-    })
+    Ok(Invocation { verb, log_level, log_format })
 }
 
 fn env_value<T>(
@@ -249,9 +220,7 @@ fn env_value<T>(
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> Result<Option<T>, String> {
     match env(var).filter(|v| !v.is_empty()) {
-        Some(v) => parse(&v)
-            .map(Some)
-            .map_err(|e| format!("environment variable {var}: {e}")),
+        Some(v) => parse(&v).map(Some).map_err(|e| format!("environment variable {var}: {e}")),
         None => Ok(None),
     }
 }
@@ -265,15 +234,9 @@ fn parse_log_format(v: &str, what: &str) -> Result<LogFormat, String> {
 }
 
 fn parse_rewrite(v: &str) -> Result<(i32, i32), String> {
-    let (from, to) = v
-        .split_once(':')
-        .ok_or(format!("--rewrite '{v}': expected FROM:TO, e.g. 15:3"))?;
+    let (from, to) = v.split_once(':').ok_or(format!("--rewrite '{v}': expected FROM:TO, e.g. 15:3"))?;
     let from = signals::parse(from).map_err(|e| format!("--rewrite '{v}': {e}"))?;
-    let to = if to.trim() == "0" {
-        0
-    } else {
-        signals::parse(to).map_err(|e| format!("--rewrite '{v}': {e}"))?
-    };
+    let to = if to.trim() == "0" { 0 } else { signals::parse(to).map_err(|e| format!("--rewrite '{v}': {e}"))? };
     Ok((from, to))
 }
 
@@ -285,16 +248,9 @@ fn parse_verb(verb: &str, p: &mut Parser) -> Result<Verb, String> {
             ("status", Arg::Opt(o)) if o == "--json" => json = true,
             ("status", Arg::Opt(o)) if o == "--ready" => ready = true,
             ("status", Arg::Opt(o)) if o == "--live" => live = true,
-            ("check", Arg::Opt(o)) if o == "-c" || o == "--config" => {
-                config = Some(PathBuf::from(p.value(&o)?))
-            }
+            ("check", Arg::Opt(o)) if o == "-c" || o == "--config" => config = Some(PathBuf::from(p.value(&o)?)),
             (_, Arg::Opt(o)) => return Err(format!("{verb}: unknown option '{o}'")),
-            (_, Arg::Word(w)) => {
-                return Err(format!(
-                    "{verb}: unexpected argument '{}'",
-                    w.to_string_lossy()
-                ))
-            }
+            (_, Arg::Word(w)) => return Err(format!("{verb}: unexpected argument '{}'", w.to_string_lossy())),
             (_, Arg::Rest(_)) => return Err(format!("{verb}: takes no command")),
         }
     }
@@ -353,9 +309,7 @@ impl Parser {
         if bytes.len() < 2 || bytes[0] != b'-' {
             return Ok(Some(Arg::Word(arg)));
         }
-        let text = arg
-            .into_string()
-            .map_err(|a| format!("option {a:?} is not valid UTF-8"))?;
+        let text = arg.into_string().map_err(|a| format!("option {a:?} is not valid UTF-8"))?;
         if let Some(long) = text.strip_prefix("--") {
             if let Some((name, value)) = long.split_once('=') {
                 self.pending_short = Some(Pending::Value(value.to_string()));
@@ -377,9 +331,7 @@ impl Parser {
         match self.pending_short.take() {
             Some(Pending::Value(v)) | Some(Pending::Cluster(v)) => Ok(v),
             None => match self.args.next() {
-                Some(v) => v
-                    .into_string()
-                    .map_err(|v| format!("{opt}: value {v:?} is not valid UTF-8")),
+                Some(v) => v.into_string().map_err(|v| format!("{opt}: value {v:?} is not valid UTF-8")),
                 None => Err(format!("{opt} needs a value")),
             },
         }
@@ -407,9 +359,7 @@ mod tests {
 
     #[test]
     fn tini_style_flags() {
-        let o = opts(&[
-            "-s", "-g", "-e", "143", "-e3", "-p", "SIGKILL", "-r", "15:3", "--", "app", "-x",
-        ]);
+        let o = opts(&["-s", "-g", "-e", "143", "-e3", "-p", "SIGKILL", "-r", "15:3", "--", "app", "-x"]);
         assert!(o.group);
         assert_eq!(o.zero_codes, vec![143, 3]);
         assert_eq!(o.parent_death, Some(libc::SIGKILL));
@@ -449,10 +399,7 @@ mod tests {
         let i = parse(vec!["true".into()], &env).unwrap();
         assert_eq!(i.log_level, log::LevelFilter::Warn);
         let Verb::Run(o) = i.verb else { panic!() };
-        assert_eq!(
-            (o.grace, o.stop_signal),
-            (Some(Duration::from_secs(7)), Some(libc::SIGQUIT))
-        );
+        assert_eq!((o.grace, o.stop_signal), (Some(Duration::from_secs(7)), Some(libc::SIGQUIT)));
         let i = parse(vec!["--grace".into(), "1".into(), "true".into()], &env).unwrap();
         let Verb::Run(o) = i.verb else { panic!() };
         assert_eq!(o.grace, Some(Duration::from_secs(1)));
@@ -466,22 +413,10 @@ mod tests {
         assert_eq!(run(&["pre-stop"]).unwrap().verb, Verb::PreStop);
         assert_eq!(
             run(&["status", "--json", "--ready"]).unwrap().verb,
-            Verb::Status {
-                json: true,
-                ready: true,
-                live: false
-            }
+            Verb::Status { json: true, ready: true, live: false }
         );
-        assert_eq!(
-            run(&["check", "-c", "x.toml"]).unwrap().verb,
-            Verb::Check {
-                config: Some("x.toml".into())
-            }
-        );
-        assert_eq!(
-            opts(&["--", "status"]).command,
-            vec![OsString::from("status")]
-        );
+        assert_eq!(run(&["check", "-c", "x.toml"]).unwrap().verb, Verb::Check { config: Some("x.toml".into()) });
+        assert_eq!(opts(&["--", "status"]).command, vec![OsString::from("status")]);
         assert_eq!(run(&["--version"]).unwrap().verb, Verb::Version);
     }
 

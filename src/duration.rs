@@ -4,9 +4,8 @@ use std::time::Duration;
 
 /// Parses a duration; the error says what is expected.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!("'{text}' is not a duration: write seconds like 30, or units like \"30s\", \"1m30s\", \"500ms\"")
-    };
+    let bad =
+        || format!("'{text}' is not a duration: write seconds like 30, or units like \"30s\", \"1m30s\", \"500ms\"");
     let t = text.trim();
     if t.is_empty() {
         return Err(bad());
@@ -23,9 +22,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit_ms: u64 = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,
@@ -35,9 +32,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         };
         rest = &rest[unit_len..];
         let part = n.checked_mul(unit_ms).ok_or_else(bad)?;
-        total = total
-            .checked_add(Duration::from_millis(part))
-            .ok_or_else(bad)?;
+        total = total.checked_add(Duration::from_millis(part)).ok_or_else(bad)?;
     }
     Ok(total)
 }
@@ -77,16 +72,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in [
-            "",
-            "s",
-            "-1",
-            "1.5s",
-            "10x",
-            "m5",
-            "99999999999999999999h",
-            "1 m",
-        ] {
+        for bad in ["", "s", "-1", "1.5s", "10x", "m5", "99999999999999999999h", "1 m"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

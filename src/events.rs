@@ -17,6 +17,10 @@ pub enum Reason {
     Exited,
     InitStepSucceeded,
     InitStepFailed,
+    FailedPostStartHook,
+    PreStopStarted,
+    PreStopFinished,
+    FailedPreStopHook,
 }
 
 impl Reason {
@@ -27,6 +31,10 @@ impl Reason {
             Reason::Exited => "Exited",
             Reason::InitStepSucceeded => "InitStepSucceeded",
             Reason::InitStepFailed => "InitStepFailed",
+            Reason::FailedPostStartHook => "FailedPostStartHook",
+            Reason::PreStopStarted => "PreStopStarted",
+            Reason::PreStopFinished => "PreStopFinished",
+            Reason::FailedPreStopHook => "FailedPreStopHook",
         }
     }
 }

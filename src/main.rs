@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod duration;
 mod events;
+mod hooks;
 mod process;
 mod runner;
 mod signals;
@@ -40,16 +41,9 @@ fn main() {
             0
         }
         Verb::Run(opts) => run(opts),
-        Verb::Check { config } => check(
-            config
-                .as_deref()
-                .or(env("PODINIT_CONFIG").as_deref().map(Path::new)),
-        ),
+        Verb::Check { config } => check(config.as_deref().or(env("PODINIT_CONFIG").as_deref().map(Path::new))),
         Verb::PreStop | Verb::Status { .. } => {
-            log::error!(
-                "this verb is not available yet in podinit {}",
-                env!("CARGO_PKG_VERSION")
-            );
+            log::error!("this verb is not available yet in podinit {}", env!("CARGO_PKG_VERSION"));
             1
         }
     };
@@ -86,10 +80,7 @@ fn run(opts: RunOptions) -> i32 {
 /// `podinit check [-c FILE]`: validate and print the resolved plan.
 fn check(named: Option<&Path>) -> i32 {
     let Some(path) = config::choose(named) else {
-        log::error!(
-            "no config to check: give -c FILE (or PODINIT_CONFIG); {} does not exist",
-            config::DEFAULT_PATH
-        );
+        log::error!("no config to check: give -c FILE (or PODINIT_CONFIG); {} does not exist", config::DEFAULT_PATH);
         return EXIT_USAGE;
     };
     match config::load(&path) {

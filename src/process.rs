@@ -82,31 +82,13 @@ pub struct SpawnError {
 /// user, workdir; `dir` when it names no workdir), with default signal
 /// dispositions and an empty mask. `foreground` gives it the terminal when
 /// stdin is one (the main process); other commands get /dev/null as stdin.
-pub fn spawn(
-    argv: &[String],
-    main: &Main,
-    dir: Option<&Path>,
-    foreground: bool,
-) -> Result<i32, SpawnError> {
-    spawn_os(
-        &argv.iter().map(OsString::from).collect::<Vec<_>>(),
-        main,
-        dir,
-        foreground,
-    )
+pub fn spawn(argv: &[String], main: &Main, dir: Option<&Path>, foreground: bool) -> Result<i32, SpawnError> {
+    spawn_os(&argv.iter().map(OsString::from).collect::<Vec<_>>(), main, dir, foreground)
 }
 
-pub fn spawn_os(
-    argv: &[OsString],
-    main: &Main,
-    dir: Option<&Path>,
-    foreground: bool,
-) -> Result<i32, SpawnError> {
+pub fn spawn_os(argv: &[OsString], main: &Main, dir: Option<&Path>, foreground: bool) -> Result<i32, SpawnError> {
     let Some((program, args)) = argv.split_first() else {
-        return Err(SpawnError {
-            code: 2,
-            message: "no command to run".into(),
-        });
+        return Err(SpawnError { code: 2, message: "no command to run".into() });
     };
     let mut cmd = Command::new(program);
     cmd.args(args);
@@ -154,10 +136,7 @@ pub fn spawn_os(
                 Some(libc::EPERM) => "podinit may lack the right to switch to that user",
                 _ => "check its permissions and format",
             };
-            Err(SpawnError {
-                code,
-                message: format!("cannot run '{program}': {e} ({hint})"),
-            })
+            Err(SpawnError { code, message: format!("cannot run '{program}': {e} ({hint})") })
         }
     }
 }
@@ -192,11 +171,7 @@ fn descendants(root: i32) -> io::Result<Vec<i32>> {
     let mut parent_of = Vec::new();
     for entry in std::fs::read_dir("/proc")? {
         let Ok(entry) = entry else { continue };
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -206,11 +181,7 @@ fn descendants(root: i32) -> io::Result<Vec<i32>> {
         let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
             continue;
         };
-        if let Some(ppid) = after
-            .split_whitespace()
-            .nth(1)
-            .and_then(|f| f.parse::<i32>().ok())
-        {
+        if let Some(ppid) = after.split_whitespace().nth(1).and_then(|f| f.parse::<i32>().ok()) {
             parent_of.push((pid, ppid));
         }
     }
@@ -218,12 +189,7 @@ fn descendants(root: i32) -> io::Result<Vec<i32>> {
     let mut i = 0;
     while i < found.len() {
         let parent = found[i];
-        found.extend(
-            parent_of
-                .iter()
-                .filter(|&&(_, pp)| pp == parent)
-                .map(|&(p, _)| p),
-        );
+        found.extend(parent_of.iter().filter(|&&(_, pp)| pp == parent).map(|&(p, _)| p));
         i += 1;
     }
     found.remove(0);
@@ -260,18 +226,12 @@ mod tests {
         assert_eq!(ExitStatus::Exited(3).code(), 3);
         assert_eq!(ExitStatus::Signaled(libc::SIGTERM).code(), 143);
         assert_eq!(ExitStatus::Signaled(libc::SIGKILL).code(), 137);
-        assert!(ExitStatus::Signaled(libc::SIGKILL)
-            .describe()
-            .contains("SIGKILL"));
+        assert!(ExitStatus::Signaled(libc::SIGKILL).describe().contains("SIGKILL"));
     }
 
     #[test]
     fn descendants_finds_a_grandchild() {
-        let mut child = Command::new("sh")
-            .args(["-c", "sleep 5 & wait"])
-            .process_group(0)
-            .spawn()
-            .unwrap();
+        let mut child = Command::new("sh").args(["-c", "sleep 5 & wait"]).process_group(0).spawn().unwrap();
         let me = std::process::id() as i32;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mut found = Vec::new();

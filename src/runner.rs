@@ -59,17 +59,7 @@ impl Runner {
         wake_rx.set_nonblocking(true)?;
         wake_tx.set_nonblocking(true)?;
         let (tx, rx) = mpsc::channel();
-        Ok(Runner {
-            next: 1,
-            inflight: Vec::new(),
-            done: Vec::new(),
-            tx,
-            rx,
-            wake_rx,
-            wake_tx,
-            main,
-            dir,
-        })
+        Ok(Runner { next: 1, inflight: Vec::new(), done: Vec::new(), tx, rx, wake_rx, wake_tx, main, dir })
     }
 
     /// The fd to poll: readable when a worker has finished.
@@ -86,46 +76,26 @@ impl Runner {
         let limit = limit.or(action.timeout);
         let label = action.kind.describe();
         match &action.kind {
-            Kind::Exec(argv) => {
-                match process::spawn(argv, &self.main, self.dir.as_deref(), false) {
-                    Ok(pid) => {
-                        log::debug!("{}: started process {pid}", action.name);
-                        self.inflight.push(InFlight {
-                            id,
-                            work: Work::Proc(pid),
-                            deadline: limit.map(|l| now + l),
-                            label,
-                        });
-                    }
-                    Err(e) => self.done.push((
-                        id,
-                        Outcome::Failure {
-                            code: e.code,
-                            message: e.message,
-                        },
-                    )),
+            Kind::Exec(argv) => match process::spawn(argv, &self.main, self.dir.as_deref(), false) {
+                Ok(pid) => {
+                    log::debug!("{}: started process {pid}", action.name);
+                    self.inflight.push(InFlight { id, work: Work::Proc(pid), deadline: limit.map(|l| now + l), label });
                 }
-            }
+                Err(e) => self.done.push((id, Outcome::Failure { code: e.code, message: e.message })),
+            },
             Kind::Sleep(d) => {
-                self.inflight.push(InFlight {
-                    id,
-                    work: Work::Timer,
-                    deadline: Some(now + *d),
-                    label,
-                });
+                self.inflight.push(InFlight { id, work: Work::Timer, deadline: Some(now + *d), label });
             }
             kind => {
                 let limit = limit.unwrap_or(actions::DEFAULT_ATTEMPT);
                 let (kind, tx, wake) = (kind.clone(), self.tx.clone(), self.wake_tx.try_clone());
-                let spawned = std::thread::Builder::new()
-                    .name("podinit-action".into())
-                    .spawn(move || {
-                        let outcome = actions::run_blocking(&kind, limit);
-                        let _ = tx.send((id, outcome));
-                        if let Ok(mut w) = wake {
-                            let _ = std::io::Write::write(&mut w, &[1]);
-                        }
-                    });
+                let spawned = std::thread::Builder::new().name("podinit-action".into()).spawn(move || {
+                    let outcome = actions::run_blocking(&kind, limit);
+                    let _ = tx.send((id, outcome));
+                    if let Ok(mut w) = wake {
+                        let _ = std::io::Write::write(&mut w, &[1]);
+                    }
+                });
                 match spawned {
                     Ok(_) => self.inflight.push(InFlight {
                         id,
@@ -133,10 +103,7 @@ impl Runner {
                         deadline: Some(now + limit + WORKER_SLACK),
                         label,
                     }),
-                    Err(e) => self.done.push((
-                        id,
-                        Outcome::failed(format!("cannot start a worker thread: {e}")),
-                    )),
+                    Err(e) => self.done.push((id, Outcome::failed(format!("cannot start a worker thread: {e}")))),
                 }
             }
         }
@@ -146,11 +113,7 @@ impl Runner {
     /// A child ended: if it was an exec action, its outcome is ready. Returns
     /// whether the pid was one of ours.
     pub fn on_exit(&mut self, pid: i32, status: ExitStatus) -> bool {
-        let Some(i) = self
-            .inflight
-            .iter()
-            .position(|f| matches!(f.work, Work::Proc(p) if p == pid))
-        else {
+        let Some(i) = self.inflight.iter().position(|f| matches!(f.work, Work::Proc(p) if p == pid)) else {
             return false;
         };
         let f = self.inflight.remove(i);
@@ -158,10 +121,7 @@ impl Runner {
         let _ = signals::send(-pid, libc::SIGKILL);
         let outcome = match status {
             ExitStatus::Exited(0) => Outcome::Success(format!("{}: exit code 0", f.label)),
-            st => Outcome::Failure {
-                code: st.code(),
-                message: format!("{}: {}", f.label, st.describe()),
-            },
+            st => Outcome::Failure { code: st.code(), message: format!("{}: {}", f.label, st.describe()) },
         };
         self.done.push((f.id, outcome));
         true

@@ -11,15 +11,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Signals that are synchronous faults of podinit itself: never blocked, never forwarded.
-const SYNCHRONOUS: [i32; 7] = [
-    libc::SIGFPE,
-    libc::SIGILL,
-    libc::SIGSEGV,
-    libc::SIGBUS,
-    libc::SIGABRT,
-    libc::SIGTRAP,
-    libc::SIGSYS,
-];
+const SYNCHRONOUS: [i32; 7] =
+    [libc::SIGFPE, libc::SIGILL, libc::SIGSEGV, libc::SIGBUS, libc::SIGABRT, libc::SIGTRAP, libc::SIGSYS];
 
 /// Signals podinit ignores for itself (terminal hand-over) and resets for the child.
 const IGNORED: [i32; 2] = [libc::SIGTTIN, libc::SIGTTOU];
@@ -66,18 +59,11 @@ fn max_signal() -> i32 {
 /// Parses `SIGTERM`, `TERM`, `sigterm`, `15`, `SIGRTMIN+2` or `RTMAX-1`.
 pub fn parse(text: &str) -> Result<i32, String> {
     let bad = || {
-        format!(
-            "'{text}' is not a signal: write a name like SIGTERM or TERM, or a number from 1 to {}",
-            max_signal()
-        )
+        format!("'{text}' is not a signal: write a name like SIGTERM or TERM, or a number from 1 to {}", max_signal())
     };
     let t = text.trim();
     if let Ok(n) = t.parse::<i32>() {
-        return if (1..=max_signal()).contains(&n) {
-            Ok(n)
-        } else {
-            Err(bad())
-        };
+        return if (1..=max_signal()).contains(&n) { Ok(n) } else { Err(bad()) };
     }
     let upper = t.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -85,14 +71,8 @@ pub fn parse(text: &str) -> Result<i32, String> {
         return Ok(n);
     }
     let rt = |rest: &str, base: i32, sign: i32| -> Option<i32> {
-        let n = if rest.is_empty() {
-            base
-        } else {
-            base + sign * rest.parse::<i32>().ok()?
-        };
-        (libc::SIGRTMIN()..=libc::SIGRTMAX())
-            .contains(&n)
-            .then_some(n)
+        let n = if rest.is_empty() { base } else { base + sign * rest.parse::<i32>().ok()? };
+        (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n).then_some(n)
     };
     let parsed = if let Some(rest) = name.strip_prefix("RTMIN") {
         rt(rest.strip_prefix('+').unwrap_or(rest), libc::SIGRTMIN(), 1)
@@ -164,9 +144,7 @@ impl SignalFd {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: fd is a fresh descriptor that nothing else owns.
-        Ok(SignalFd {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        Ok(SignalFd { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
     }
 
     /// Reads every pending signal: the signal number and the sending pid
@@ -177,13 +155,7 @@ impl SignalFd {
             // SAFETY: signalfd_siginfo is plain data; zeroed is a valid value.
             let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
             // SAFETY: reading at most SIZE bytes into info.
-            let n = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    (&mut info as *mut libc::signalfd_siginfo).cast(),
-                    SIZE,
-                )
-            };
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), SIZE) };
             if n != SIZE as isize {
                 return; // EAGAIN: nothing more pending (EINTR cannot happen: all handled signals are blocked)
             }
@@ -260,13 +232,7 @@ mod tests {
     #[test]
     fn handled_excludes_faults_and_uncatchable() {
         let h: Vec<i32> = handled().collect();
-        assert!(
-            h.contains(&libc::SIGTERM) && h.contains(&libc::SIGCHLD) && h.contains(&libc::SIGTSTP)
-        );
-        assert!(
-            !h.contains(&libc::SIGKILL)
-                && !h.contains(&libc::SIGSEGV)
-                && !h.contains(&libc::SIGTTOU)
-        );
+        assert!(h.contains(&libc::SIGTERM) && h.contains(&libc::SIGCHLD) && h.contains(&libc::SIGTSTP));
+        assert!(!h.contains(&libc::SIGKILL) && !h.contains(&libc::SIGSEGV) && !h.contains(&libc::SIGTTOU));
     }
 }

@@ -78,15 +78,9 @@ impl InitSteps {
         let step = &self.steps[self.index];
         // A wait step's `timeout` bounds the whole wait; each attempt gets at most 10 s.
         let limit = if is_wait(&step.action.kind) {
-            let mut l = step
-                .interval
-                .max(Duration::from_secs(1))
-                .min(crate::actions::DEFAULT_ATTEMPT);
+            let mut l = step.interval.max(Duration::from_secs(1)).min(crate::actions::DEFAULT_ATTEMPT);
             if let Some(end) = self.give_up_at() {
-                l = l.min(
-                    end.saturating_duration_since(now)
-                        .max(Duration::from_millis(1)),
-                );
+                l = l.min(end.saturating_duration_since(now).max(Duration::from_millis(1)));
             }
             Some(l)
         } else {
@@ -145,10 +139,7 @@ impl InitSteps {
                         _ => Some(next),
                     }
                 } else if matches!(step.action.kind, Kind::Exec(_)) && self.attempt < step.retries {
-                    let backoff = step
-                        .interval
-                        .saturating_mul(1u32 << self.attempt.min(20))
-                        .min(MAX_BACKOFF);
+                    let backoff = step.interval.saturating_mul(1u32 << self.attempt.min(20)).min(MAX_BACKOFF);
                     Some(now + backoff)
                 } else {
                     None
@@ -171,11 +162,7 @@ impl InitSteps {
                         Progress::Running
                     }
                     None => {
-                        let code = if matches!(step.action.kind, Kind::Exec(_)) {
-                            code
-                        } else {
-                            1
-                        };
+                        let code = if matches!(step.action.kind, Kind::Exec(_)) { code } else { 1 };
                         events::emit(
                             log::Level::Error,
                             Reason::InitStepFailed,

@@ -1,33 +1,42 @@
 //! The PID-1 loop: one thread that owns every child. It blocks in one `poll`
 //! over the signalfd and the action runner's wake-up fd, with the nearest
 //! deadline as timeout (none when idle, so an idle podinit never wakes up).
-//! It runs the init steps, starts the main process, forwards signals, reaps,
-//! and decides when podinit exits and with which status.
+//!
+//! Phases: Initializing (init steps) -> Running (main process, postStart
+//! beside it) -> Terminating (preStop, then the stop signal, SIGKILL at the
+//! grace deadline) -> Draining (main process gone, leftovers stopped) -> exit.
 
 use crate::cli::RunOptions;
 use crate::config::Spec;
 use crate::events::{self, Reason};
+use crate::hooks::Sequence;
 use crate::process::{self, ExitStatus};
 use crate::runner::{Id, Runner};
 use crate::signals::{self, SignalFd};
 use crate::steps::{InitSteps, Progress};
+use crate::{duration, runner};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How long podinit still waits for SIGKILLed leftovers to be reaped.
 const AFTER_KILL: Duration = Duration::from_secs(5);
+/// What the stop signal always leaves the main process after preStop (LIFECYCLE L4).
+const MIN_AFTER_PRE_STOP: Duration = Duration::from_secs(2);
 
 /// Where the container is in its life.
 enum Phase {
     /// Init steps run; the main process has not started.
     Initializing(InitSteps),
-    /// A stop arrived during init: the running step got the stop signal and is
-    /// SIGKILLed at `kill_at`; podinit then exits with `code`.
+    /// A stop arrived during init: the running step got the stop signal;
+    /// podinit exits with `code` once it is gone.
     Aborting { step: Option<Id>, code: i32 },
-    /// The main process runs.
-    Running,
-    /// The main process is gone; leftovers were sent SIGTERM and get SIGKILL at `kill_at`.
+    /// The main process runs; `post_start` while its hooks have not finished.
+    Running { post_start: Option<Sequence> },
+    /// The stop sequence: preStop runs (until `grace_deadline` at the latest),
+    /// then the stop signal, then SIGKILL at `kill_at`.
+    Terminating { grace_deadline: Instant, pre_stop: Option<Sequence>, kill_at: Option<Instant> },
+    /// The main process is gone; leftovers got SIGTERM and get SIGKILL at `kill_at`.
     Draining { kill_at: Instant, killed: bool },
 }
 
@@ -39,6 +48,8 @@ pub struct Supervisor {
     workdir: Option<PathBuf>,
     main_pid: Option<i32>,
     main_status: Option<ExitStatus>,
+    /// The preStop part runs at most once per container stop (LIFECYCLE L7).
+    pre_stop_ran: bool,
     phase: Phase,
 }
 
@@ -55,17 +66,12 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
     // SAFETY: getpid has no preconditions.
     if unsafe { libc::getpid() } != 1 {
         if let Err(e) = process::become_subreaper() {
-            log::warn!(
-                "cannot become a child subreaper ({e}): orphans will not be reaped by podinit"
-            );
+            log::warn!("cannot become a child subreaper ({e}): orphans will not be reaped by podinit");
         }
     }
     if let Some(sig) = opts.parent_death {
         if let Err(e) = process::set_parent_death_signal(sig) {
-            log::warn!(
-                "cannot set the parent-death signal {}: {e}",
-                signals::name(sig)
-            );
+            log::warn!("cannot set the parent-death signal {}: {e}", signals::name(sig));
         }
     }
     // Children start in the original directory; podinit itself pins no mount.
@@ -86,7 +92,8 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         workdir,
         main_pid: None,
         main_status: None,
-        phase: Phase::Running,
+        pre_stop_ran: false,
+        phase: Phase::Running { post_start: None },
     };
     let mut steps = InitSteps::new(std::mem::take(&mut sup.spec.init));
     match steps.begin(&mut sup.runner) {
@@ -135,16 +142,8 @@ impl Supervisor {
             }
         };
         let mut fds = [
-            libc::pollfd {
-                fd: self.signals.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: self.runner.wake_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            libc::pollfd { fd: self.signals.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: self.runner.wake_fd(), events: libc::POLLIN, revents: 0 },
         ];
         // SAFETY: fds is a valid array of two pollfds. EINTR only returns early.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
@@ -153,45 +152,29 @@ impl Supervisor {
     fn deadline(&self) -> Option<Instant> {
         let phase = match &self.phase {
             Phase::Initializing(steps) => steps.deadline(),
-            Phase::Aborting { .. } | Phase::Running => None,
-            Phase::Draining {
-                kill_at,
-                killed: false,
-            } => Some(*kill_at),
-            Phase::Draining {
-                kill_at,
-                killed: true,
-            } => Some(*kill_at + AFTER_KILL),
+            Phase::Aborting { .. } | Phase::Running { .. } => None,
+            Phase::Terminating { kill_at: Some(k), .. } => Some(*k),
+            Phase::Terminating { grace_deadline, .. } => Some(*grace_deadline),
+            Phase::Draining { kill_at, killed: false } => Some(*kill_at),
+            Phase::Draining { kill_at, killed: true } => Some(*kill_at + AFTER_KILL),
         };
         [phase, self.runner.deadline()].into_iter().flatten().min()
     }
 
-    /// Starts the main process; Err holds the exit status when it cannot start.
+    /// Starts the main process and its postStart hooks; Err holds the exit
+    /// status when it cannot start.
     fn start_main(&mut self) -> Result<(), i32> {
-        let pid = process::spawn_os(
-            &self.spec.main.command,
-            &self.spec.main,
-            self.workdir.as_deref(),
-            true,
-        )
-        .map_err(|e| {
+        let main = &self.spec.main;
+        let pid = process::spawn_os(&main.command, main, self.workdir.as_deref(), true).map_err(|e| {
             log::error!("{}", e.message);
             e.code
         })?;
-        let argv: Vec<_> = self
-            .spec
-            .main
-            .command
-            .iter()
-            .map(|a| a.to_string_lossy())
-            .collect();
-        events::emit(
-            log::Level::Info,
-            Reason::Started,
-            &format!("main process {pid}: {}", argv.join(" ")),
-        );
+        let argv: Vec<_> = main.command.iter().map(|a| a.to_string_lossy()).collect();
+        events::emit(log::Level::Info, Reason::Started, &format!("main process {pid}: {}", argv.join(" ")));
         self.main_pid = Some(pid);
-        self.phase = Phase::Running;
+        let hooks: Vec<_> = self.spec.post_start.iter().map(|h| h.action.clone()).collect();
+        let post_start = (!hooks.is_empty()).then(|| Sequence::start(hooks, &mut self.runner));
+        self.phase = Phase::Running { post_start };
         Ok(())
     }
 
@@ -222,28 +205,85 @@ impl Supervisor {
         }
     }
 
-    /// The one entry point of a request to stop the container. During init
-    /// the running step is stopped and nothing more starts (SPEC behaviour 9);
-    /// once the main process runs, the request is forwarded as it came.
+    /// The one entry point of a request to stop the container (SIGTERM, a
+    /// failed postStart). During init the running step is stopped and nothing
+    /// more starts (SPEC behaviour 9); while the main process runs, the stop
+    /// sequence begins; a second request during preStop skips the rest of it.
     fn stop_requested(&mut self, sig: i32) {
-        match &self.phase {
+        match &mut self.phase {
             Phase::Initializing(steps) => {
                 let kill_at = Instant::now() + self.spec.grace;
-                let step = steps
-                    .current()
-                    .filter(|&id| self.runner.stop(id, self.spec.stop_signal, kill_at));
-                log::info!(
-                    "{} during init steps: starting nothing more",
-                    signals::name(sig)
-                );
-                self.phase = Phase::Aborting {
-                    step,
-                    code: 128 + sig,
-                };
+                let step = steps.current().filter(|&id| self.runner.stop(id, self.spec.stop_signal, kill_at));
+                log::info!("{} during init steps: starting nothing more", signals::name(sig));
+                self.phase = Phase::Aborting { step, code: 128 + sig };
             }
-            Phase::Aborting { .. } => {}
-            Phase::Running | Phase::Draining { .. } => self.forward(sig),
+            Phase::Running { post_start } => {
+                let now = Instant::now();
+                let grace_deadline = now + self.spec.grace;
+                if let Some(mut hooks) = post_start.take() {
+                    hooks.abort(&mut self.runner, libc::SIGKILL, now);
+                }
+                if self.pre_stop_ran || self.spec.pre_stop.is_empty() {
+                    self.phase = Phase::Terminating { grace_deadline, pre_stop: None, kill_at: None };
+                    self.send_stop_signal(grace_deadline);
+                } else {
+                    self.pre_stop_ran = true;
+                    events::emit(
+                        log::Level::Info,
+                        Reason::PreStopStarted,
+                        &format!(
+                            "{} action(s), grace period {}",
+                            self.spec.pre_stop.len(),
+                            duration::show(self.spec.grace)
+                        ),
+                    );
+                    let pre_stop = Sequence::start(self.spec.pre_stop.clone(), &mut self.runner);
+                    self.phase = Phase::Terminating { grace_deadline, pre_stop: Some(pre_stop), kill_at: None };
+                }
+            }
+            Phase::Terminating { pre_stop: Some(_), .. } => {
+                log::info!("{} again during preStop: skipping the rest of preStop", signals::name(sig));
+                self.finish_pre_stop("skipped");
+            }
+            Phase::Aborting { .. } | Phase::Terminating { .. } | Phase::Draining { .. } => self.forward(sig),
         }
+    }
+
+    /// Ends the preStop part (done, skipped or abandoned) and sends the stop signal.
+    fn finish_pre_stop(&mut self, how: &str) {
+        let Phase::Terminating { pre_stop, .. } = &mut self.phase else { return };
+        let Some(mut seq) = pre_stop.take() else { return };
+        let now = Instant::now();
+        seq.abort(&mut self.runner, libc::SIGKILL, now);
+        let failed = seq.failures.len();
+        let level = if how == "finished" && failed == 0 { log::Level::Info } else { log::Level::Warn };
+        events::emit(
+            level,
+            Reason::PreStopFinished,
+            &format!("{how} after {}, {failed} of {} action(s) failed", runner::took(seq.started), seq.len()),
+        );
+        // LIFECYCLE L4: whole elapsed seconds come off the grace period; at least 2 s remain.
+        let grace = self.spec.grace;
+        let elapsed = Duration::from_secs(seq.started.elapsed().as_secs());
+        let left = grace.saturating_sub(elapsed).max(MIN_AFTER_PRE_STOP);
+        self.send_stop_signal(now + left);
+    }
+
+    /// Sends the stop signal to the main process; SIGKILL follows at `kill_at`.
+    fn send_stop_signal(&mut self, kill_at: Instant) {
+        if let Phase::Terminating { kill_at: k, .. } = &mut self.phase {
+            *k = Some(kill_at);
+        }
+        let Some(pid) = self.main_pid.filter(|_| self.main_status.is_none()) else { return };
+        let sig = self.spec.stop_signal;
+        let target = if self.opts.group { -pid } else { pid };
+        let _ = signals::send(target, sig);
+        let left = kill_at.saturating_duration_since(Instant::now());
+        events::emit(
+            log::Level::Info,
+            Reason::Killing,
+            &format!("sent {} to main process {pid}, SIGKILL in {}", signals::name(sig), show_left(left)),
+        );
     }
 
     /// Forwards `sig` (after `--rewrite`) to the main process or, with `-g`, its group.
@@ -266,43 +306,122 @@ impl Supervisor {
     /// podinit's exit status once nothing is left to wait for.
     fn advance(&mut self, children_left: bool) -> Option<i32> {
         let done = self.runner.take_done();
-        match &mut self.phase {
-            Phase::Initializing(steps) => {
-                let mut progress = Progress::Running;
-                for (id, outcome) in done {
-                    progress = steps.on_done(id, outcome, &mut self.runner);
-                    if progress != Progress::Running {
-                        break;
-                    }
-                }
-                match progress {
-                    Progress::Running => {
-                        steps.on_time(Instant::now(), &mut self.runner);
-                        None
-                    }
-                    Progress::Failed(code) => Some(code),
-                    Progress::Done => self.start_main().err(),
+        if let Phase::Initializing(steps) = &mut self.phase {
+            let mut progress = Progress::Running;
+            for (id, outcome) in done {
+                progress = steps.on_done(id, outcome, &mut self.runner);
+                if progress != Progress::Running {
+                    break;
                 }
             }
-            Phase::Aborting { step, code } => match step {
+            return match progress {
+                Progress::Running => {
+                    steps.on_time(Instant::now(), &mut self.runner);
+                    None
+                }
+                Progress::Failed(code) => Some(code),
+                Progress::Done => self.start_main().err(),
+            };
+        }
+        if let Phase::Aborting { step, code } = &self.phase {
+            return match step {
                 Some(id) if self.runner.is_running(*id) => None,
                 _ => Some(*code),
-            },
-            Phase::Running | Phase::Draining { .. } => self.after_main(children_left),
+            };
+        }
+        for (id, outcome) in done {
+            self.on_hook_done(id, outcome);
+        }
+        let now = Instant::now();
+        if let Phase::Terminating { pre_stop: Some(seq), grace_deadline, .. } = &self.phase {
+            if seq.is_done() {
+                self.finish_pre_stop("finished");
+            } else if now >= *grace_deadline {
+                events::emit(
+                    log::Level::Warn,
+                    Reason::FailedPreStopHook,
+                    "preStop did not finish within the grace period: abandoned",
+                );
+                self.finish_pre_stop("abandoned");
+            }
+        }
+        if let Phase::Terminating { kill_at: Some(kill_at), .. } = self.phase {
+            if now >= kill_at && self.main_status.is_none() {
+                events::emit(
+                    log::Level::Warn,
+                    Reason::Killing,
+                    "grace period over: sending SIGKILL to every process left",
+                );
+                process::signal_all(libc::SIGKILL, self.main_pid.unwrap_or(0));
+                self.phase = Phase::Draining { kill_at, killed: true };
+            }
+        }
+        self.after_main(children_left)
+    }
+
+    /// A hook action finished while the main process runs or stops.
+    fn on_hook_done(&mut self, id: Id, outcome: crate::actions::Outcome) {
+        match &mut self.phase {
+            Phase::Running { post_start: Some(seq) } => {
+                let Some(i) = seq.on_done(id, &outcome, &mut self.runner) else { return };
+                let hook = &self.spec.post_start[i];
+                if let crate::actions::Outcome::Failure { message, .. } = &outcome {
+                    events::emit(
+                        log::Level::Warn,
+                        Reason::FailedPostStartHook,
+                        &format!("{}: {message}", hook.action.name),
+                    );
+                    if hook.kill_on_failure {
+                        self.stop_requested(libc::SIGTERM);
+                        return;
+                    }
+                }
+                if seq.is_done() {
+                    log::info!("postStart finished after {}: the container is running", runner::took(seq.started));
+                    self.phase = Phase::Running { post_start: None };
+                }
+            }
+            Phase::Terminating { pre_stop: Some(seq), .. } => {
+                if let Some(i) = seq.on_done(id, &outcome, &mut self.runner) {
+                    if let crate::actions::Outcome::Failure { message, .. } = &outcome {
+                        let name = &self.spec.pre_stop[i].name;
+                        events::emit(log::Level::Warn, Reason::FailedPreStopHook, &format!("{name}: {message}"));
+                    } else {
+                        log::debug!("preStop action {} done", self.spec.pre_stop[i].name);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
-    /// Once the main process is gone: stop the leftovers, exit when none is left.
+    /// Once the main process is gone: stop hooks and leftovers, exit when
+    /// none is left.
     fn after_main(&mut self, children_left: bool) -> Option<i32> {
         let status = self.main_status?;
         let code = self.opts.reported(status.code());
-        if !children_left {
-            return Some(code);
-        }
-        let group = self.main_pid.unwrap_or(0);
         let now = Instant::now();
-        match self.phase {
-            Phase::Running => {
+        let group = self.main_pid.unwrap_or(0);
+        let kill_at = match &mut self.phase {
+            Phase::Draining { .. } => None,
+            Phase::Running { post_start } => {
+                if let Some(mut seq) = post_start.take() {
+                    seq.abort(&mut self.runner, libc::SIGTERM, now + self.spec.grace);
+                }
+                Some(now + self.spec.grace)
+            }
+            Phase::Terminating { pre_stop, kill_at, grace_deadline } => {
+                if let Some(mut seq) = pre_stop.take() {
+                    log::info!("main process gone during preStop: the rest of preStop is skipped");
+                    seq.abort(&mut self.runner, libc::SIGTERM, *grace_deadline);
+                }
+                Some(kill_at.unwrap_or(*grace_deadline).max(now))
+            }
+            Phase::Initializing(_) | Phase::Aborting { .. } => None,
+        };
+        if let Some(kill_at) = kill_at {
+            self.phase = Phase::Draining { kill_at, killed: false };
+            if children_left {
                 let n = process::signal_all(libc::SIGTERM, group);
                 events::emit(
                     log::Level::Info,
@@ -310,33 +429,25 @@ impl Supervisor {
                     &format!(
                         "stopping {} left after the main process with SIGTERM, SIGKILL in {}",
                         n.map_or("the processes".to_string(), |n| format!("{n} process(es)")),
-                        crate::duration::show(self.spec.grace)
+                        show_left(kill_at.saturating_duration_since(now))
                     ),
                 );
-                self.phase = Phase::Draining {
-                    kill_at: now + self.spec.grace,
-                    killed: false,
-                };
             }
-            Phase::Draining {
-                kill_at,
-                killed: false,
-            } if now >= kill_at => {
+        }
+        if !children_left {
+            return Some(code);
+        }
+        match self.phase {
+            Phase::Draining { kill_at, killed: false } if now >= kill_at => {
                 events::emit(
                     log::Level::Warn,
                     Reason::Killing,
                     "grace period over: sending SIGKILL to every process left",
                 );
                 process::signal_all(libc::SIGKILL, group);
-                self.phase = Phase::Draining {
-                    kill_at,
-                    killed: true,
-                };
+                self.phase = Phase::Draining { kill_at, killed: true };
             }
-            Phase::Draining {
-                kill_at,
-                killed: true,
-            } if now >= kill_at + AFTER_KILL => {
+            Phase::Draining { kill_at, killed: true } if now >= kill_at + AFTER_KILL => {
                 log::warn!("processes left after SIGKILL are abandoned");
                 return Some(code);
             }
@@ -344,5 +455,13 @@ impl Supervisor {
         }
         // Processes may have ended between the last reap and the signal.
         (!self.reap()).then_some(code)
+    }
+}
+
+fn show_left(d: Duration) -> String {
+    if d.subsec_millis() == 0 || d >= Duration::from_secs(10) {
+        duration::show(Duration::from_secs(d.as_secs()))
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
     }
 }

@@ -15,9 +15,8 @@ impl Url {
     /// when podinit is built with the `https` feature).
     pub fn parse(text: &str) -> Result<Url, String> {
         let shown = redact(text);
-        let (scheme, rest) = text
-            .split_once("://")
-            .ok_or_else(|| format!("'{shown}' is not a URL: write http://host:port/path"))?;
+        let (scheme, rest) =
+            text.split_once("://").ok_or_else(|| format!("'{shown}' is not a URL: write http://host:port/path"))?;
         match scheme {
             "http" => {}
             "https" if cfg!(feature = "https") => {}
@@ -36,26 +35,19 @@ impl Url {
         };
         let valid_host = !host.is_empty()
             && !host.starts_with(':')
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c))
             && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c))
-            && host.rsplit_once(':').is_none_or(|(h, port)| {
-                h.ends_with(']') || !h.contains(':') && port.parse::<u16>().is_ok()
-            });
+                .rsplit_once(':')
+                .is_none_or(|(h, port)| h.ends_with(']') || !h.contains(':') && port.parse::<u16>().is_ok());
         if !valid_host {
             return Err(format!("'{shown}': '{host}' is not a host[:port]"));
         }
-        Ok(Url {
-            bare: format!("{scheme}://{host}{path}"),
-            credentials,
-        })
+        Ok(Url { bare: format!("{scheme}://{host}{path}"), credentials })
     }
 
     /// The `Authorization` header value for the URL's user-info.
     pub fn basic_auth(&self) -> Option<String> {
-        self.credentials
-            .as_ref()
-            .map(|c| format!("Basic {}", base64(c.as_bytes())))
+        self.credentials.as_ref().map(|c| format!("Basic {}", base64(c.as_bytes())))
     }
 
     /// The URL as printed: credentials shown as `***`.
@@ -68,10 +60,7 @@ impl Url {
 
     /// This URL with `suffix` appended to its path (for Eureka's REST paths).
     pub fn join(&self, suffix: &str) -> Url {
-        Url {
-            bare: format!("{}{suffix}", self.bare.trim_end_matches('/')),
-            credentials: self.credentials.clone(),
-        }
+        Url { bare: format!("{}{suffix}", self.bare.trim_end_matches('/')), credentials: self.credentials.clone() }
     }
 }
 
@@ -98,10 +87,7 @@ fn base64(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -121,9 +107,7 @@ pub fn redact(text: &str) -> String {
         out.push_str(&rest[..i + 3]);
         rest = &rest[i + 3..];
         let end = rest
-            .find(|c: char| {
-                c == '/' || c == '?' || c == '#' || c.is_whitespace() || "\"'`<>,;".contains(c)
-            })
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || "\"'`<>,;".contains(c))
             .unwrap_or(rest.len());
         match rest[..end].rfind('@') {
             Some(at) => {
@@ -147,10 +131,7 @@ mod tests {
         let u = Url::parse("http://admin:s%40cret@eureka:8761/eureka").unwrap();
         assert_eq!(u.bare, "http://eureka:8761/eureka");
         assert_eq!(u.shown(), "http://***@eureka:8761/eureka");
-        assert_eq!(
-            u.basic_auth().unwrap(),
-            format!("Basic {}", base64(b"admin:s@cret"))
-        );
+        assert_eq!(u.basic_auth().unwrap(), format!("Basic {}", base64(b"admin:s@cret")));
         assert_eq!(base64(b"admin:admin"), "YWRtaW46YWRtaW4=");
         assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(base64(b"abc"), "YWJj");
@@ -160,14 +141,7 @@ mod tests {
 
     #[test]
     fn bad_urls_are_refused_without_echoing_secrets() {
-        for bad in [
-            "eureka:8761",
-            "ftp://h/",
-            "http://",
-            "http://h:99999/",
-            "http://h:x/",
-            "http://a b/",
-        ] {
+        for bad in ["eureka:8761", "ftp://h/", "http://", "http://h:99999/", "http://h:x/", "http://a b/"] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }
         let e = Url::parse("ftp://bob:hunter2@h/").unwrap_err();

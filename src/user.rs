@@ -29,13 +29,7 @@ fn getpw(name: Option<&str>, uid: u32) -> Option<Passwd> {
     // SAFETY: every pointer is valid for the call; buf outlives the use of pw.
     let rc = unsafe {
         match &cname {
-            Some(Ok(n)) => libc::getpwnam_r(
-                n.as_ptr(),
-                &mut pw,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            ),
+            Some(Ok(n)) => libc::getpwnam_r(n.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut result),
             Some(Err(_)) => return None,
             None => libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result),
         }
@@ -50,12 +44,7 @@ fn getpw(name: Option<&str>, uid: u32) -> Option<Passwd> {
             CStr::from_ptr(pw.pw_dir).to_string_lossy().into_owned(),
         )
     };
-    Some(Passwd {
-        uid: pw.pw_uid,
-        gid: pw.pw_gid,
-        name,
-        home,
-    })
+    Some(Passwd { uid: pw.pw_uid, gid: pw.pw_gid, name, home })
 }
 
 fn group_id(name: &str) -> Option<u32> {
@@ -64,15 +53,7 @@ fn group_id(name: &str) -> Option<u32> {
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: valid pointers for the duration of the call.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            cname.as_ptr(),
-            &mut gr,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
+    let rc = unsafe { libc::getgrnam_r(cname.as_ptr(), &mut gr, buf.as_mut_ptr(), buf.len(), &mut result) };
     (rc == 0 && !result.is_null()).then_some(gr.gr_gid)
 }
 
@@ -110,7 +91,9 @@ pub fn resolve(spec: &str) -> Result<Ids, String> {
         Err(_) if user.is_empty() => None,
         Err(_) => getpw(Some(user), 0),
     }
-    .ok_or_else(|| format!("user '{user}' is not in /etc/passwd: write a user that exists in the image, or a numeric uid[:gid]"))?;
+    .ok_or_else(|| {
+        format!("user '{user}' is not in /etc/passwd: write a user that exists in the image, or a numeric uid[:gid]")
+    })?;
     let gid = match group {
         None => pw.gid,
         Some(g) => match g.parse::<u32>() {
@@ -120,18 +103,9 @@ pub fn resolve(spec: &str) -> Result<Ids, String> {
             })?,
         },
     };
-    let groups = if pw.name.is_empty() {
-        vec![gid]
-    } else {
-        group_list(&pw.name, gid)
-    };
+    let groups = if pw.name.is_empty() { vec![gid] } else { group_list(&pw.name, gid) };
     let home = (!pw.home.is_empty()).then_some(pw.home);
-    Ok(Ids {
-        uid: pw.uid,
-        gid,
-        groups,
-        home,
-    })
+    Ok(Ids { uid: pw.uid, gid, groups, home })
 }
 
 /// In the forked child: drop to `ids`. Async-signal-safe, no allocation.
@@ -169,12 +143,8 @@ mod tests {
 
     #[test]
     fn unknown_users_and_groups_are_errors() {
-        assert!(resolve("no-such-user-podinit")
-            .unwrap_err()
-            .contains("no-such-user-podinit"));
-        assert!(resolve("root:no-such-group-podinit")
-            .unwrap_err()
-            .contains("no-such-group-podinit"));
+        assert!(resolve("no-such-user-podinit").unwrap_err().contains("no-such-user-podinit"));
+        assert!(resolve("root:no-such-group-podinit").unwrap_err().contains("no-such-group-podinit"));
         assert!(resolve("").is_err());
     }
 }

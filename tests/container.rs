@@ -27,9 +27,7 @@ impl Podman {
             "cgroupfs",
             "--root",
         ]);
-        c.arg(self.base.join("root"))
-            .arg("--runroot")
-            .arg(self.base.join("run"));
+        c.arg(self.base.join("root")).arg("--runroot").arg(self.base.join("run"));
         c
     }
 
@@ -45,9 +43,7 @@ impl Podman {
     }
 
     fn text(&self, args: &[&str]) -> String {
-        String::from_utf8_lossy(&self.run(args).stdout)
-            .trim()
-            .to_string()
+        String::from_utf8_lossy(&self.run(args).stdout).trim().to_string()
     }
 }
 
@@ -61,10 +57,7 @@ fn podman() -> Option<Podman> {
     match p.cmd().arg("info").output() {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
-            eprintln!(
-                "SKIPPED: podman cannot run here: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
+            eprintln!("SKIPPED: podman cannot run here: {}", String::from_utf8_lossy(&o.stderr).trim());
             return None;
         }
         Err(e) => {
@@ -90,11 +83,7 @@ fn static_binary() -> PathBuf {
         .arg(&target)
         .output()
         .expect("run cargo");
-    assert!(
-        out.status.success(),
-        "static build failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "static build failed:\n{}", String::from_utf8_lossy(&out.stderr));
     let dir = target.join(MUSL).join("release");
     let ctx = dir.join("context");
     std::fs::create_dir_all(&ctx).unwrap();
@@ -124,12 +113,7 @@ fn build_images(p: &Podman) -> String {
         "FROM localhost/podinit:test\nCOPY busybox /bin/sh\nCOPY busybox /bin/sleep\n",
     )
     .unwrap();
-    p.run(&[
-        "build",
-        "-t",
-        "localhost/podinit-sh:test",
-        &dir.0.to_string_lossy(),
-    ]);
+    p.run(&["build", "-t", "localhost/podinit-sh:test", &dir.0.to_string_lossy()]);
     "localhost/podinit-sh:test".to_string()
 }
 
@@ -137,18 +121,11 @@ fn wait_for_log(p: &Podman, name: &str, want: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let out = p.cmd().args(["logs", name]).output().unwrap();
-        let logs = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         if logs.contains(want) {
             return logs;
         }
-        assert!(
-            Instant::now() < deadline,
-            "container {name} never logged {want:?}: {logs}"
-        );
+        assert!(Instant::now() < deadline, "container {name} never logged {want:?}: {logs}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -167,31 +144,15 @@ fn podman_stop_yields_the_main_process_status() {
     assert!(logs.contains("ppid=1\n"), "podinit is not PID 1: {logs}");
     let started = Instant::now();
     p.run(&["stop", "-t", "20", &name]);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "stop took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(10), "stop took {:?}", started.elapsed());
     let code = p.text(&["inspect", &name, "--format", "{{.State.ExitCode}}"]);
     let logs = wait_for_log(&p, &name, "Exited");
     p.run(&["rm", &name]);
     assert_eq!(code, "7", "{logs}");
-    assert!(
-        logs.contains("got TERM") && logs.contains("podinit: Exited: main process"),
-        "{logs}"
-    );
+    assert!(logs.contains("got TERM") && logs.contains("podinit: Exited: main process"), "{logs}");
 
     // A main process without a handler dies of the forwarded SIGTERM: 143.
-    p.run(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        &image,
-        "sh",
-        "-c",
-        "echo up; while :; do sleep 0.1; done",
-    ]);
+    p.run(&["run", "-d", "--name", &name, &image, "sh", "-c", "echo up; while :; do sleep 0.1; done"]);
     wait_for_log(&p, &name, "up");
     p.run(&["stop", "-t", "20", &name]);
     let code = p.text(&["inspect", &name, "--format", "{{.State.ExitCode}}"]);
@@ -199,15 +160,6 @@ fn podman_stop_yields_the_main_process_status() {
     assert_eq!(code, "143");
 
     // `podman run` returns the main process's own exit code.
-    let out = p
-        .cmd()
-        .args(["run", "--rm", &image, "sh", "-c", "exit 42"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(42),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = p.cmd().args(["run", "--rm", &image, "sh", "-c", "exit 42"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(42), "{}", String::from_utf8_lossy(&out.stderr));
 }

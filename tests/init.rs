@@ -42,17 +42,9 @@ exec = ["sh", "-c", "echo two >> {log}"]
     let out = run_pid1(&["-c", &cfg], LIMIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\nmain\n");
-    let succeeded = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("InitStepSucceeded"))
-        .count();
+    let succeeded = out.stderr.lines().filter(|l| l.contains("InitStepSucceeded")).count();
     assert_eq!(succeeded, 3, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("step 1/3 one succeeded in"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("step 1/3 one succeeded in"), "{}", out.stderr);
 }
 
 #[test]
@@ -81,17 +73,9 @@ fn tcp_step_waits_for_a_port_that_opens_later() {
     assert!(out.stdout.contains("main-ran"));
     let opened = opener.join().unwrap();
     assert!(opened.duration_since(start) >= Duration::from_secs(2));
-    assert!(
-        out.elapsed >= Duration::from_secs(2),
-        "main started before the port opened"
-    );
+    assert!(out.elapsed >= Duration::from_secs(2), "main started before the port opened");
     assert!(out.elapsed < Duration::from_secs(8), "{:?}", out.elapsed);
-    assert!(
-        out.stderr
-            .contains("InitStepSucceeded: step 1/1 wait-for-db"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("InitStepSucceeded: step 1/1 wait-for-db"), "{}", out.stderr);
 }
 
 #[test]
@@ -103,22 +87,14 @@ fn http_step_retries_until_the_endpoint_is_healthy() {
     let dir = TempDir::new("http");
     let cfg = config(
         &dir,
-        &format!(
-            "[[init]]\nhttp = {{ url = \"http://127.0.0.1:{}/health\" }}\ninterval = \"300ms\"\n",
-            server.port
-        ),
+        &format!("[[init]]\nhttp = {{ url = \"http://127.0.0.1:{}/health\" }}\ninterval = \"300ms\"\n", server.port),
     );
     let out = run_pid1(&["-c", &cfg, "--", "true"], LIMIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let reqs = server.requests();
     assert_eq!(reqs.len(), 3, "503, 503, then 200: {reqs:?}");
-    assert!(reqs
-        .iter()
-        .all(|r| r.method == "GET" && r.target == "/health"));
-    assert!(
-        reqs[1].at.duration_since(reqs[0].at) >= Duration::from_millis(250),
-        "retried faster than interval"
-    );
+    assert!(reqs.iter().all(|r| r.method == "GET" && r.target == "/health"));
+    assert!(reqs[1].at.duration_since(reqs[0].at) >= Duration::from_millis(250), "retried faster than interval");
     assert!(out.stderr.contains("503"), "{}", out.stderr);
 }
 
@@ -135,21 +111,11 @@ fn dns_steps_resolve_or_fail_at_their_timeout() {
     assert!(dir.path("main-ran").exists());
     std::fs::remove_file(dir.path("main-ran")).unwrap();
 
-    let bad = config(
-        &dir,
-        "[[init]]\ndns = \"no-such-host.invalid\"\ninterval = \"200ms\"\ntimeout = \"1s\"\n",
-    );
+    let bad = config(&dir, "[[init]]\ndns = \"no-such-host.invalid\"\ninterval = \"200ms\"\ntimeout = \"1s\"\n");
     let out = run_pid1(&["-c", &bad, "--", "touch", &marker], LIMIT);
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("InitStepFailed") && out.stderr.contains("no-such-host.invalid"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        !dir.path("main-ran").exists(),
-        "the main process ran after a failed step"
-    );
+    assert!(out.stderr.contains("InitStepFailed") && out.stderr.contains("no-such-host.invalid"), "{}", out.stderr);
+    assert!(!dir.path("main-ran").exists(), "the main process ran after a failed step");
 }
 
 #[test]
@@ -167,16 +133,8 @@ fn failing_exec_step_stops_everything_with_its_code() {
     );
     let out = run_pid1(&["-c", &cfg, "--", "touch", &marker], LIMIT);
     assert_eq!(out.code, 7, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("InitStepFailed: step 1/2 migrate failed"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        !dir.path("ran").exists() && !dir.path("ran.step2").exists(),
-        "something ran after the failed step"
-    );
+    assert!(out.stderr.contains("InitStepFailed: step 1/2 migrate failed"), "{}", out.stderr);
+    assert!(!dir.path("ran").exists() && !dir.path("ran.step2").exists(), "something ran after the failed step");
 }
 
 #[test]
@@ -196,11 +154,7 @@ fn exec_step_retries_with_back_off() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 3);
     // Back-off 100 ms then 200 ms.
-    assert!(
-        out.elapsed >= Duration::from_millis(300),
-        "{:?}",
-        out.elapsed
-    );
+    assert!(out.elapsed >= Duration::from_millis(300), "{:?}", out.elapsed);
 }
 
 #[test]
@@ -210,24 +164,14 @@ fn sigterm_during_a_wait_step_exits_143_promptly() {
     }
     let dir = TempDir::new("term-wait");
     let marker = dir.s("ran");
-    let cfg = config(
-        &dir,
-        &format!(
-            "[[init]]\ntcp = \"127.0.0.1:{}\"\ninterval = \"200ms\"\n",
-            closed_port()
-        ),
-    );
+    let cfg = config(&dir, &format!("[[init]]\ntcp = \"127.0.0.1:{}\"\ninterval = \"200ms\"\n", closed_port()));
     let p = start_pid1(&["-c", &cfg, "--", "touch", &marker]);
     std::thread::sleep(Duration::from_millis(800));
     let sent = Instant::now();
     p.signal(libc::SIGTERM);
     let out = p.wait(LIMIT);
     assert_eq!(out.code, 143, "{}", out.stderr);
-    assert!(
-        sent.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        sent.elapsed()
-    );
+    assert!(sent.elapsed() < Duration::from_secs(2), "took {:?}", sent.elapsed());
     assert!(!dir.path("ran").exists());
 }
 
@@ -251,19 +195,9 @@ fn sigterm_during_an_exec_step_stops_it_and_starts_nothing() {
     p.signal(libc::SIGTERM);
     let out = p.wait(LIMIT);
     assert_eq!(out.code, 143, "{}", out.stderr);
-    assert!(
-        sent.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        sent.elapsed()
-    );
-    assert!(
-        dir.path("step-got-term").exists(),
-        "the step never got the stop signal"
-    );
-    assert!(
-        !dir.path("ran").exists(),
-        "the main process started after SIGTERM"
-    );
+    assert!(sent.elapsed() < Duration::from_secs(3), "took {:?}", sent.elapsed());
+    assert!(dir.path("step-got-term").exists(), "the step never got the stop signal");
+    assert!(!dir.path("ran").exists(), "the main process started after SIGTERM");
 }
 
 #[test]
@@ -285,14 +219,8 @@ fn eureka_action_puts_the_status_override_with_basic_auth() {
     let reqs = eureka.requests();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
     assert_eq!(reqs[0].method, "PUT");
-    assert_eq!(
-        reqs[0].target,
-        "/eureka/apps/ORDERS-SERVICE/h1:orders-service:8016/status?value=OUT_OF_SERVICE"
-    );
-    assert_eq!(
-        reqs[0].header("authorization"),
-        Some("Basic YWRtaW46czNjcmV0")
-    ); // admin:s3cret
+    assert_eq!(reqs[0].target, "/eureka/apps/ORDERS-SERVICE/h1:orders-service:8016/status?value=OUT_OF_SERVICE");
+    assert_eq!(reqs[0].header("authorization"), Some("Basic YWRtaW46czNjcmV0")); // admin:s3cret
     assert!(!out.stderr.contains("s3cret"), "{}", out.stderr);
 }
 
@@ -306,16 +234,14 @@ fn eureka_reports_404_and_refused_and_falls_over_to_the_next_url() {
     let missing = Server::start(|_, _| 404);
     let cfg = config(
         &dir,
-        &format!("[[init]]\neureka = {{ url = \"http://127.0.0.1:{}/eureka\", app = \"a\", instance = \"i\" }}\n", missing.port),
+        &format!(
+            "[[init]]\neureka = {{ url = \"http://127.0.0.1:{}/eureka\", app = \"a\", instance = \"i\" }}\n",
+            missing.port
+        ),
     );
     let out = run_pid1(&["-c", &cfg, "--", "true"], LIMIT);
     assert_eq!(out.code, 1);
-    assert!(
-        out.stderr
-            .contains("404 Not Found (instance not registered)"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("404 Not Found (instance not registered)"), "{}", out.stderr);
 
     // Refused connection.
     let down = closed_port();
@@ -325,16 +251,8 @@ fn eureka_reports_404_and_refused_and_falls_over_to_the_next_url() {
     );
     let out = run_pid1(&["-c", &cfg, "--", "true"], LIMIT);
     assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.contains(&format!("127.0.0.1:{down}")),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.to_lowercase().contains("refused"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains(&format!("127.0.0.1:{down}")), "{}", out.stderr);
+    assert!(out.stderr.to_lowercase().contains("refused"), "{}", out.stderr);
     assert!(!out.stderr.contains("pw123"), "{}", out.stderr);
 
     // The second server answers when the first is down.
@@ -349,10 +267,7 @@ fn eureka_reports_404_and_refused_and_falls_over_to_the_next_url() {
     let out = run_pid1(&["-c", &cfg, "--", "true"], LIMIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(up.requests().len(), 1);
-    assert_eq!(
-        up.requests()[0].target,
-        "/eureka/apps/A/i/status?value=OUT_OF_SERVICE"
-    );
+    assert_eq!(up.requests()[0].target, "/eureka/apps/A/i/status?value=OUT_OF_SERVICE");
 }
 
 #[test]
@@ -375,10 +290,7 @@ fn user_drop_gives_the_uid_gid_and_groups_asked_for() {
     let ids = std::fs::read_to_string(&out_file).unwrap();
     assert!(ids.contains("Uid:\t4242\t4242\t4242\t4242"), "{ids}");
     assert!(ids.contains("Gid:\t4343\t4343\t4343\t4343"), "{ids}");
-    assert!(
-        ids.lines().any(|l| l.trim_end() == "Groups:\t4343"),
-        "supplementary groups not dropped: {ids}"
-    );
+    assert!(ids.lines().any(|l| l.trim_end() == "Groups:\t4343"), "supplementary groups not dropped: {ids}");
 
     // A named user gets its passwd gid, its groups and its home.
     let out_file = dir.s("ids-nobody");
@@ -402,58 +314,30 @@ fn bad_configs_exit_2_naming_file_line_and_key_and_run_nothing() {
     let marker = dir.s("ran");
     let cases = [
         ("grace_period = \"forever\"\n", ":1:", "grace_period"),
-        (
-            "[main]\ncommand = [\"x\"]\nuser = \"no-such-user-podinit\"\n",
-            ":1:",
-            "no-such-user-podinit",
-        ),
-        (
-            "[[pre_stop]]\ntcp = \"db:5432\"\n",
-            ":1:",
-            "`tcp` is not allowed in pre_stop",
-        ),
-        (
-            "[[init]]\nexec = [\"${PODINIT_TEST_UNSET}\"]\n",
-            ":2:",
-            "PODINIT_TEST_UNSET is not set",
-        ),
+        ("[main]\ncommand = [\"x\"]\nuser = \"no-such-user-podinit\"\n", ":1:", "no-such-user-podinit"),
+        ("[[pre_stop]]\ntcp = \"db:5432\"\n", ":1:", "`tcp` is not allowed in pre_stop"),
+        ("[[init]]\nexec = [\"${PODINIT_TEST_UNSET}\"]\n", ":2:", "PODINIT_TEST_UNSET is not set"),
         ("[main\n", ":1:", ""),
         ("stop_signal = \"SIGNOPE\"\n", ":1:", "stop_signal"),
         ("bogus = 1\n", ":1:", "unknown field `bogus`"),
-        (
-            "[[init]]\nhttp = { url = \"http://admin:hunter2@h:1/\", verb = \"GET\" }\n",
-            ":2:",
-            "unknown field `verb`",
-        ),
+        ("[[init]]\nhttp = { url = \"http://admin:hunter2@h:1/\", verb = \"GET\" }\n", ":2:", "unknown field `verb`"),
     ];
     for (text, line, want) in cases {
         let cfg = config(&dir, text);
-        let out = std::process::Command::new(PODINIT)
-            .args(["-c", &cfg, "--", "touch", &marker])
-            .output()
-            .unwrap();
+        let out = std::process::Command::new(PODINIT).args(["-c", &cfg, "--", "touch", &marker]).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{text:?}: {err}");
-        assert!(
-            err.contains(&format!("{cfg}{line}")) && err.contains(want),
-            "{text:?}: {err}"
-        );
+        assert!(err.contains(&format!("{cfg}{line}")) && err.contains(want), "{text:?}: {err}");
         assert!(!err.contains("hunter2"), "{err}");
         assert!(!dir.path("ran").exists(), "{text:?}: the command ran");
     }
     // A config naming no command, with none on the command line.
     let cfg = config(&dir, "grace_period = 5\n");
-    let out = std::process::Command::new(PODINIT)
-        .args(["-c", &cfg])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(PODINIT).args(["-c", &cfg]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no command to run"));
     // A missing file.
-    let out = std::process::Command::new(PODINIT)
-        .args(["-c", "/no/such.toml", "true"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(PODINIT).args(["-c", "/no/such.toml", "true"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such.toml: cannot read"));
 }
@@ -472,13 +356,7 @@ fn every_example_config_passes_check() {
                 .output()
                 .unwrap();
             let stdout = String::from_utf8_lossy(&out.stdout);
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert_eq!(out.status.code(), Some(0), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
             assert!(stdout.contains("grace_period:"), "{stdout}");
             checked += 1;
         }
@@ -498,17 +376,8 @@ fn check_prints_the_plan_with_credentials_masked() {
         .unwrap();
     let plan = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
-    assert!(
-        !plan.contains("topsecret") && plan.contains("http://***@eureka:8761/eureka"),
-        "{plan}"
-    );
-    assert!(
-        plan.contains("/apps/ORDERS-SERVICE/h1:orders-service:8016/status?value=OUT_OF_SERVICE"),
-        "{plan}"
-    );
-    assert!(
-        plan.contains("init 1: wait-for-db: tcp db:5432, every 2s until 2m"),
-        "{plan}"
-    );
+    assert!(!plan.contains("topsecret") && plan.contains("http://***@eureka:8761/eureka"), "{plan}");
+    assert!(plan.contains("/apps/ORDERS-SERVICE/h1:orders-service:8016/status?value=OUT_OF_SERVICE"), "{plan}");
+    assert!(plan.contains("init 1: wait-for-db: tcp db:5432, every 2s until 2m"), "{plan}");
     assert!(plan.contains("pre_stop 2: drain: sleep 35s"), "{plan}");
 }

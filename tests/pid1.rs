@@ -35,11 +35,7 @@ fn exec_failures_say_what_to_check() {
     }
     let out = run_pid1(&["no-such-command-anywhere"], LIMIT);
     assert_eq!(out.code, 127);
-    assert!(
-        out.stderr.contains("cannot run 'no-such-command-anywhere'"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("cannot run 'no-such-command-anywhere'"), "{}", out.stderr);
     let out = run_pid1(&["/etc/passwd"], LIMIT);
     assert_eq!(out.code, 126);
     assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
@@ -64,12 +60,9 @@ fn forwards_signals_to_the_main_process() {
     let dir = TempDir::new("fwd");
     let p = start_pid1(&["--", "sh", "-c", &recorder(&dir)]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
-    for (sig, name) in [
-        (libc::SIGINT, "INT"),
-        (libc::SIGUSR1, "USR1"),
-        (libc::SIGHUP, "HUP"),
-        (libc::SIGWINCH, "WINCH"),
-    ] {
+    for (sig, name) in
+        [(libc::SIGINT, "INT"), (libc::SIGUSR1, "USR1"), (libc::SIGHUP, "HUP"), (libc::SIGWINCH, "WINCH")]
+    {
         p.signal(sig);
         wait_for_file(&dir.path("log"), name, Duration::from_secs(5));
     }
@@ -77,10 +70,7 @@ fn forwards_signals_to_the_main_process() {
     let out = p.wait(LIMIT);
     assert_eq!(out.code, 10, "{}", out.stderr);
     let log = std::fs::read_to_string(dir.path("log")).unwrap();
-    assert_eq!(
-        log.lines().collect::<Vec<_>>(),
-        ["INT", "USR1", "HUP", "WINCH", "TERM"]
-    );
+    assert_eq!(log.lines().collect::<Vec<_>>(), ["INT", "USR1", "HUP", "WINCH", "TERM"]);
 }
 
 #[test]
@@ -95,16 +85,7 @@ fn rewrite_changes_the_forwarded_signal() {
         log = dir.s("log"),
         ready = dir.s("ready")
     );
-    let p = start_pid1(&[
-        "-r",
-        "15:3",
-        "--rewrite",
-        "USR2:0",
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let p = start_pid1(&["-r", "15:3", "--rewrite", "USR2:0", "--", "sh", "-c", &script]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
     p.signal(libc::SIGUSR2); // dropped: the shell would die of an untrapped USR2
     p.signal(libc::SIGUSR1);
@@ -112,10 +93,7 @@ fn rewrite_changes_the_forwarded_signal() {
     p.signal(libc::SIGTERM);
     let out = p.wait(LIMIT);
     assert_eq!(out.code, 4, "{}", out.stderr);
-    assert_eq!(
-        std::fs::read_to_string(dir.path("log")).unwrap(),
-        "USR1\nQUIT\n"
-    );
+    assert_eq!(std::fs::read_to_string(dir.path("log")).unwrap(), "USR1\nQUIT\n");
 }
 
 /// The main shell starts a helper in its own process group, which records USR1.
@@ -160,10 +138,7 @@ fn without_group_flag_only_the_main_process_gets_the_signal() {
     p.signal(libc::SIGTERM);
     let out = p.wait(LIMIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(
-        std::fs::read_to_string(dir.path("log")).unwrap(),
-        "parent\n"
-    );
+    assert_eq!(std::fs::read_to_string(dir.path("log")).unwrap(), "parent\n");
 }
 
 #[test]
@@ -183,15 +158,8 @@ fn thousand_orphans_leave_no_zombie() {
     );
     let out = run_pid1(&["--", "sh", "-c", &script], Duration::from_secs(60));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let seen: u32 = std::fs::read_to_string(dir.path("seen"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(
-        seen > 1,
-        "no orphan was ever re-parented to PID 1 ({seen}): the test proves nothing"
-    );
+    let seen: u32 = std::fs::read_to_string(dir.path("seen")).unwrap().trim().parse().unwrap();
+    assert!(seen > 1, "no orphan was ever re-parented to PID 1 ({seen}): the test proves nothing");
     let zombies = std::fs::read_to_string(dir.path("zombies")).unwrap();
     assert_eq!(zombies.trim(), "0", "zombies left under podinit");
 }
@@ -206,25 +174,13 @@ fn subreaper_adopts_and_reaps_orphans() {
     );
     let p = start_child(&["--", "sh", "-c", &script]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
-    let orphan: i32 = std::fs::read_to_string(dir.path("orphan"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let orphan: i32 = std::fs::read_to_string(dir.path("orphan")).unwrap().trim().parse().unwrap();
     let ppid = proc_status(orphan, "PPid").expect("orphan still alive");
-    assert_eq!(
-        ppid,
-        p.pid.to_string(),
-        "the orphan was not re-parented to podinit"
-    );
+    assert_eq!(ppid, p.pid.to_string(), "the orphan was not re-parented to podinit");
     // It dies after 1 s while the main process still runs: podinit must reap it.
     let deadline = Instant::now() + Duration::from_secs(3);
     while proc_status(orphan, "State").is_some() {
-        assert!(
-            Instant::now() < deadline,
-            "orphan {orphan} not reaped: {:?}",
-            proc_status(orphan, "State")
-        );
+        assert!(Instant::now() < deadline, "orphan {orphan} not reaped: {:?}", proc_status(orphan, "State"));
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(p.wait(LIMIT).code, 0);
@@ -237,11 +193,7 @@ fn leftovers_are_stopped_and_podinit_exits_at_once() {
     }
     let out = run_pid1(&["--", "sh", "-c", "sleep 100 & sleep 100 & exit 5"], LIMIT);
     assert_eq!(out.code, 5, "{}", out.stderr);
-    assert!(
-        out.elapsed < Duration::from_secs(5),
-        "waited {:?} for leftovers that stop on SIGTERM",
-        out.elapsed
-    );
+    assert!(out.elapsed < Duration::from_secs(5), "waited {:?} for leftovers that stop on SIGTERM", out.elapsed);
     assert!(out.stderr.contains("Killing:"), "{}", out.stderr);
 }
 
@@ -253,33 +205,19 @@ fn leftovers_ignoring_sigterm_are_killed_at_the_grace_deadline() {
     let script = "sh -c 'trap \"\" TERM; sleep 100' & sleep 0.3; exit 6";
     let out = run_pid1(&["--grace", "2s", "--", "sh", "-c", script], LIMIT);
     assert_eq!(out.code, 6, "{}", out.stderr);
-    assert!(
-        out.elapsed >= Duration::from_millis(2000),
-        "SIGKILL came before the grace period: {:?}",
-        out.elapsed
-    );
-    assert!(
-        out.elapsed < Duration::from_secs(8),
-        "SIGKILL came late: {:?}",
-        out.elapsed
-    );
+    assert!(out.elapsed >= Duration::from_millis(2000), "SIGKILL came before the grace period: {:?}", out.elapsed);
+    assert!(out.elapsed < Duration::from_secs(8), "SIGKILL came late: {:?}", out.elapsed);
     assert!(out.stderr.contains("SIGKILL"), "{}", out.stderr);
 }
 
 #[test]
 fn subreaper_stops_only_its_own_leftovers() {
     // Not PID 1: leftovers are found through /proc and nothing outside the tree is touched.
-    let mut bystander = std::process::Command::new("sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
+    let mut bystander = std::process::Command::new("sleep").arg("30").spawn().unwrap();
     let out = start_child(&["--grace", "5s", "--", "sh", "-c", "sleep 100 & exit 7"]).wait(LIMIT);
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert!(out.elapsed < Duration::from_secs(4), "{:?}", out.elapsed);
-    assert!(
-        bystander.try_wait().unwrap().is_none(),
-        "podinit signalled a process outside its tree"
-    );
+    assert!(bystander.try_wait().unwrap().is_none(), "podinit signalled a process outside its tree");
     bystander.kill().unwrap();
     bystander.wait().unwrap();
 }
@@ -287,11 +225,7 @@ fn subreaper_stops_only_its_own_leftovers() {
 /// Voluntary context switches of `pid` over `span`.
 fn wakeups(pid: i32, span: Duration) -> u64 {
     std::thread::sleep(Duration::from_millis(500)); // let start-up settle
-    let read = || {
-        proc_status(pid, "voluntary_ctxt_switches")
-            .and_then(|v| v.parse::<u64>().ok())
-            .expect("status")
-    };
+    let read = || proc_status(pid, "voluntary_ctxt_switches").and_then(|v| v.parse::<u64>().ok()).expect("status");
     let before = read();
     std::thread::sleep(span);
     read() - before
@@ -309,9 +243,7 @@ fn idle_podinit_never_wakes_up() {
     assert_eq!(p.wait(LIMIT).code, 143);
 
     // The same measurement sees tini's once-a-second poll, so it can fail.
-    let Some(tini) = ["/usr/bin/tini", "/usr/bin/tini-static"]
-        .into_iter()
-        .find(|t| std::path::Path::new(t).exists())
+    let Some(tini) = ["/usr/bin/tini", "/usr/bin/tini-static"].into_iter().find(|t| std::path::Path::new(t).exists())
     else {
         eprintln!("SKIPPED (tini comparison): tini is not installed");
         return;
@@ -324,31 +256,18 @@ fn idle_podinit_never_wakes_up() {
     // SAFETY: kill has no memory effects.
     unsafe { libc::kill(tini_pid, libc::SIGKILL) };
     let _ = child.wait();
-    assert!(
-        t >= 2,
-        "tini woke only {t} times in 3 s: the measurement is blind"
-    );
+    assert!(t >= 2, "tini woke only {t} times in 3 s: the measurement is blind");
 }
 
 #[test]
 fn parent_death_signal_reaches_podinit() {
     let dir = TempDir::new("pdeath");
     // A shell starts podinit in the background and exits after 0.5 s.
-    let script = format!(
-        "{PODINIT} -p TERM -- sleep 100 & echo $! > {pid}; sleep 0.5",
-        pid = dir.s("pid")
-    );
-    let status = std::process::Command::new("sh")
-        .args(["-c", &script])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
+    let script = format!("{PODINIT} -p TERM -- sleep 100 & echo $! > {pid}; sleep 0.5", pid = dir.s("pid"));
+    let status =
+        std::process::Command::new("sh").args(["-c", &script]).stderr(std::process::Stdio::null()).status().unwrap();
     assert!(status.success());
-    let pid: i32 = std::fs::read_to_string(dir.path("pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid: i32 = std::fs::read_to_string(dir.path("pid")).unwrap().trim().parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match proc_status(pid, "State") {
@@ -356,10 +275,7 @@ fn parent_death_signal_reaches_podinit() {
             Some(s) if s.starts_with('Z') => break,
             Some(_) => {}
         }
-        assert!(
-            Instant::now() < deadline,
-            "podinit {pid} outlived its parent despite -p TERM"
-        );
+        assert!(Instant::now() < deadline, "podinit {pid} outlived its parent despite -p TERM");
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -8,12 +8,7 @@ use std::time::{Duration, Instant};
 
 pub fn run(e: &Eureka, limit: Duration) -> Outcome {
     let deadline = Instant::now() + limit;
-    let path = format!(
-        "/apps/{}/{}/status?value={}",
-        e.app.to_uppercase(),
-        e.instance,
-        e.status
-    );
+    let path = format!("/apps/{}/{}/status?value={}", e.app.to_uppercase(), e.instance, e.status);
     let mut failures = Vec::new();
     for base in &e.urls {
         let url = base.join(&path);
@@ -24,10 +19,7 @@ pub fn run(e: &Eureka, limit: Duration) -> Outcome {
         }
         match request("PUT", &url, &[], "", left) {
             Ok(200) => return Outcome::Success(format!("eureka PUT {}: 200 OK", url.shown())),
-            Ok(404) => failures.push(format!(
-                "{}: 404 Not Found (instance not registered)",
-                url.shown()
-            )),
+            Ok(404) => failures.push(format!("{}: 404 Not Found (instance not registered)", url.shown())),
             Ok(code) => failures.push(format!("{}: {code} {}", url.shown(), reason(code))),
             Err(err) => failures.push(format!("{}: {err}", url.shown())),
         }

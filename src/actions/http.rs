@@ -20,18 +20,14 @@ pub fn request(
         .max_redirects(0)
         .build()
         .into();
-    let mut req = ureq::http::Request::builder()
-        .method(method)
-        .uri(url.bare.as_str());
+    let mut req = ureq::http::Request::builder().method(method).uri(url.bare.as_str());
     if let Some(auth) = url.basic_auth() {
         req = req.header("Authorization", auth);
     }
     for (k, v) in headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let req = req
-        .body(body.as_bytes().to_vec())
-        .map_err(|e| crate::url::redact(&e.to_string()))?;
+    let req = req.body(body.as_bytes().to_vec()).map_err(|e| crate::url::redact(&e.to_string()))?;
     match agent.run(req) {
         Ok(resp) => Ok(resp.status().as_u16()),
         Err(e) => Err(crate::url::redact(&e.to_string())),

@@ -98,11 +98,7 @@ impl Kind {
             Kind::Sleep(d) => format!("sleep {}", duration::show(*d)),
             Kind::Eureka(e) => format!(
                 "eureka PUT {{{}}}/apps/{}/{}/status?value={}",
-                e.urls
-                    .iter()
-                    .map(Url::shown)
-                    .collect::<Vec<_>>()
-                    .join(" | "),
+                e.urls.iter().map(Url::shown).collect::<Vec<_>>().join(" | "),
                 e.app.to_uppercase(),
                 e.instance,
                 e.status
@@ -114,11 +110,7 @@ impl Kind {
 /// Header values that must never be printed.
 pub fn is_secret_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    n.contains("authorization")
-        || n.contains("token")
-        || n.contains("secret")
-        || n.contains("key")
-        || n == "cookie"
+    n.contains("authorization") || n.contains("token") || n.contains("secret") || n.contains("key") || n == "cookie"
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,10 +134,7 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn failed(message: impl Into<String>) -> Outcome {
-        Outcome::Failure {
-            code: 1,
-            message: message.into(),
-        }
+        Outcome::Failure { code: 1, message: message.into() }
     }
 }
 

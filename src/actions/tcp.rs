@@ -12,9 +12,7 @@ pub fn run(addr: &str, limit: Duration) -> Outcome {
     };
     let mut last = format!("tcp {addr}: no address");
     for a in addrs {
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
         match TcpStream::connect_timeout(&a, left) {
             Ok(_) => return Outcome::Success(format!("tcp {addr}: connected to {a}")),
             Err(e) => last = format!("tcp {addr}: {a}: {e}"),

@@ -14,10 +14,7 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
             rest = after;
         } else if let Some(body) = rest.strip_prefix("${") {
             let end = body.find('}').ok_or_else(|| {
-                format!(
-                    "unclosed '${{' in \"{}\": write ${{NAME}} or ${{NAME:-default}}",
-                    redact_hint(text)
-                )
+                format!("unclosed '${{' in \"{}\": write ${{NAME}} or ${{NAME:-default}}", redact_hint(text))
             })?;
             let inner = &body[..end];
             let (name, default) = match inner.split_once(":-") {
@@ -25,18 +22,17 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
                 None => (inner, None),
             };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("'${{{inner}}}' is not a variable reference: write ${{NAME}} or ${{NAME:-default}}"));
+                return Err(format!(
+                    "'${{{inner}}}' is not a variable reference: write ${{NAME}} or ${{NAME:-default}}"
+                ));
             }
-            match (
-                lookup(name, env).filter(|v| !v.is_empty() || default.is_none()),
-                default,
-            ) {
+            match (lookup(name, env).filter(|v| !v.is_empty() || default.is_none()), default) {
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(d)) => out.push_str(d),
                 (None, None) => {
                     return Err(format!(
-                    "environment variable {name} is not set: set it, or write ${{{name}:-default}}"
-                ))
+                        "environment variable {name} is not set: set it, or write ${{{name}:-default}}"
+                    ))
                 }
             }
             rest = &body[end + 1..];
@@ -86,10 +82,7 @@ mod tests {
         assert_eq!(expand("${MISSING:-8080}", &env).unwrap(), "8080");
         assert_eq!(expand("${EMPTY:-x}", &env).unwrap(), "x");
         assert_eq!(expand("${EMPTY}", &env).unwrap(), "");
-        assert_eq!(
-            expand("cost $5 and $$HOME", &env).unwrap(),
-            "cost $5 and $HOME"
-        );
+        assert_eq!(expand("cost $5 and $$HOME", &env).unwrap(), "cost $5 and $HOME");
         assert_eq!(expand("no vars", &env).unwrap(), "no vars");
         assert_eq!(expand("${APP}${APP}", &env).unwrap(), "ordersorders");
     }

@@ -95,18 +95,14 @@ pub struct Spec {
 pub fn choose(named: Option<&Path>) -> Option<PathBuf> {
     match named {
         Some(p) => Some(p.to_path_buf()),
-        None => Path::new(DEFAULT_PATH)
-            .exists()
-            .then(|| PathBuf::from(DEFAULT_PATH)),
+        None => Path::new(DEFAULT_PATH).exists().then(|| PathBuf::from(DEFAULT_PATH)),
     }
 }
 
 /// Reads and validates a config file; the error names the file, line and key.
 pub fn load(path: &Path) -> Result<File, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read the config: {e}", path.display()))?;
-    let mut file =
-        parse(&text, &|k| std::env::var(k).ok()).map_err(|e| format!("{}:{e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read the config: {e}", path.display()))?;
+    let mut file = parse(&text, &|k| std::env::var(k).ok()).map_err(|e| format!("{}:{e}", path.display()))?;
     file.path = Some(path.to_path_buf());
     Ok(file)
 }
@@ -119,12 +115,7 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<File, S
 /// Merges the file under the command line (which already holds the
 /// environment's values) into the runnable spec.
 pub fn resolve(cli: &RunOptions, file: File) -> Result<Spec, String> {
-    let from = || {
-        file.path
-            .as_ref()
-            .map(|p| format!("{}: ", p.display()))
-            .unwrap_or_default()
-    };
+    let from = || file.path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default();
     let mut main = file.main;
     if !cli.command.is_empty() {
         main.command = cli.command.clone();
@@ -137,21 +128,11 @@ pub fn resolve(cli: &RunOptions, file: File) -> Result<Spec, String> {
     }
     let mut pre_stop = file.pre_stop;
     if let Some(d) = cli.pre_stop_sleep {
-        pre_stop.push(Action {
-            name: "pre-stop-sleep".into(),
-            kind: Kind::Sleep(d),
-            timeout: None,
-        });
+        pre_stop.push(Action { name: "pre-stop-sleep".into(), kind: Kind::Sleep(d), timeout: None });
     }
     Ok(Spec {
-        grace: cli
-            .grace
-            .or(file.grace_period)
-            .unwrap_or(Duration::from_secs(30)),
-        stop_signal: cli
-            .stop_signal
-            .or(file.stop_signal)
-            .unwrap_or(libc::SIGTERM),
+        grace: cli.grace.or(file.grace_period).unwrap_or(Duration::from_secs(30)),
+        stop_signal: cli.stop_signal.or(file.stop_signal).unwrap_or(libc::SIGTERM),
         restart: file.restart.unwrap_or(Restart::Never),
         main,
         init: file.init,
@@ -171,17 +152,9 @@ pub fn plan(file: &File) -> String {
     if let Some(p) = &file.path {
         line(format!("config: {}", p.display()));
     }
-    let show = |d: Option<Duration>, default: &str| {
-        d.map(duration::show)
-            .unwrap_or(format!("{default} (default)"))
-    };
+    let show = |d: Option<Duration>, default: &str| d.map(duration::show).unwrap_or(format!("{default} (default)"));
     line(format!("grace_period: {}", show(file.grace_period, "30s")));
-    line(format!(
-        "stop_signal: {}",
-        file.stop_signal
-            .map(signals::name)
-            .unwrap_or("SIGTERM (default)".into())
-    ));
+    line(format!("stop_signal: {}", file.stop_signal.map(signals::name).unwrap_or("SIGTERM (default)".into())));
     line(format!(
         "restart: {}",
         match file.restart {
@@ -197,49 +170,27 @@ pub fn plan(file: &File) -> String {
         if m.command.is_empty() {
             "(command from the command line)".to_string()
         } else {
-            m.command
-                .iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" ")
+            m.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
         }
     ));
     if let Some((name, ids)) = &m.user {
-        line(format!(
-            "  user: {name} (uid {}, gid {}, groups {:?})",
-            ids.uid, ids.gid, ids.groups
-        ));
+        line(format!("  user: {name} (uid {}, gid {}, groups {:?})", ids.uid, ids.gid, ids.groups));
     }
     if let Some(w) = &m.workdir {
         line(format!("  workdir: {}", w.display()));
     }
     for (k, v) in &m.env {
-        let v = if crate::actions::is_secret_header(k) || k.to_ascii_lowercase().contains("pass") {
-            "***"
-        } else {
-            v
-        };
+        let v = if crate::actions::is_secret_header(k) || k.to_ascii_lowercase().contains("pass") { "***" } else { v };
         line(format!("  env: {k}={v}"));
     }
-    let timeout = |a: &Action| {
-        a.timeout
-            .map(|t| format!(", timeout {}", duration::show(t)))
-            .unwrap_or_default()
-    };
+    let timeout = |a: &Action| a.timeout.map(|t| format!(", timeout {}", duration::show(t))).unwrap_or_default();
     for (i, s) in file.init.iter().enumerate() {
         let rule = match &s.action.kind {
-            Kind::Exec(_) if s.retries > 0 => format!(
-                ", {} retries from {}",
-                s.retries,
-                duration::show(s.interval)
-            ),
+            Kind::Exec(_) if s.retries > 0 => format!(", {} retries from {}", s.retries, duration::show(s.interval)),
             Kind::Tcp(_) | Kind::Http(_) | Kind::Dns(_) => format!(
                 ", every {} until {}",
                 duration::show(s.interval),
-                s.action
-                    .timeout
-                    .map(duration::show)
-                    .unwrap_or("it succeeds".into())
+                s.action.timeout.map(duration::show).unwrap_or("it succeeds".into())
             ),
             _ => String::new(),
         };
@@ -248,12 +199,7 @@ pub fn plan(file: &File) -> String {
         } else {
             timeout(&s.action)
         };
-        line(format!(
-            "init {}: {}: {}{rule}{t}",
-            i + 1,
-            s.action.name,
-            s.action.kind.describe()
-        ));
+        line(format!("init {}: {}: {}{rule}{t}", i + 1, s.action.name, s.action.kind.describe()));
     }
     for (i, h) in file.post_start.iter().enumerate() {
         let on = if h.kill_on_failure { "kill" } else { "ignore" };
@@ -266,13 +212,7 @@ pub fn plan(file: &File) -> String {
         ));
     }
     for (i, a) in file.pre_stop.iter().enumerate() {
-        line(format!(
-            "pre_stop {}: {}: {}{}",
-            i + 1,
-            a.name,
-            a.kind.describe(),
-            timeout(a)
-        ));
+        line(format!("pre_stop {}: {}: {}{}", i + 1, a.name, a.kind.describe(), timeout(a)));
     }
     for p in &file.probes {
         line(format!(

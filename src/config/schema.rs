@@ -29,9 +29,7 @@ fn env_expand(s: &str) -> Result<String, String> {
 }
 
 pub fn parse(text: &str, env: EnvFn) -> Result<File, String> {
-    let known: BTreeMap<String, String> = referenced(text)
-        .filter_map(|k| Some((k.to_string(), env(k)?)))
-        .collect();
+    let known: BTreeMap<String, String> = referenced(text).filter_map(|k| Some((k.to_string(), env(k)?))).collect();
     ENV.with(|e| *e.borrow_mut() = known);
     let raw: Result<RawFile, toml::de::Error> = toml::from_str(text);
     ENV.with(|e| e.borrow_mut().clear());
@@ -61,15 +59,8 @@ fn located(text: &str, e: &toml::de::Error) -> String {
     let key = line_text
         .split_once('=')
         .map(|(k, _)| k.trim())
-        .filter(|k| {
-            !k.is_empty()
-                && k.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-.\"".contains(c))
-        });
-    let table = line_text
-        .trim()
-        .strip_prefix('[')
-        .map(|t| t.trim_matches(|c| c == '[' || c == ']').trim());
+        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || "_-.\"".contains(c)));
+    let table = line_text.trim().strip_prefix('[').map(|t| t.trim_matches(|c| c == '[' || c == ']').trim());
     match (key, table) {
         (Some(k), _) => format!("{line}:{col}: key `{k}`: {msg}"),
         (None, Some(t)) if !t.is_empty() => format!("{line}:{col}: [{t}]: {msg}"),
@@ -98,9 +89,7 @@ impl<'de> Deserialize<'de> for Dur {
         impl Visitor<'_> for V {
             type Value = Dur;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(
-                    "a duration: seconds like 30, or a string like \"30s\", \"1m30s\", \"500ms\"",
-                )
+                f.write_str("a duration: seconds like 30, or a string like \"30s\", \"1m30s\", \"500ms\"")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
                 u64::try_from(v)
@@ -183,11 +172,7 @@ impl RawFile {
     fn into_file(self) -> File {
         let main = self.main.map(|m| m.0).unwrap_or_default();
         let p = self.probe;
-        let probes = [
-            p.startup.map(|e| e.0),
-            p.liveness.map(|e| e.0),
-            p.readiness.map(|e| e.0),
-        ];
+        let probes = [p.startup.map(|e| e.0), p.liveness.map(|e| e.0), p.readiness.map(|e| e.0)];
         let probes = probes.into_iter().flatten().collect();
         File {
             path: None,
@@ -212,10 +197,7 @@ impl RawFile {
 struct RawMain(Main);
 
 #[derive(Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a table with command, user, workdir, env"
-)]
+#[serde(deny_unknown_fields, expecting = "a table with command, user, workdir, env")]
 struct RawMainTable {
     command: Option<Vec<Text>>,
     user: Option<Text>,
@@ -228,19 +210,14 @@ impl TryFrom<RawMainTable> for RawMain {
     type Error = String;
     fn try_from(m: RawMainTable) -> Result<Self, String> {
         if m.command.as_ref().is_some_and(Vec::is_empty) {
-            return Err("[main] command = []: give the program and its arguments, e.g. [\"java\", \"-jar\", \"/app/app.jar\"]".into());
+            return Err(
+                "[main] command = []: give the program and its arguments, e.g. [\"java\", \"-jar\", \"/app/app.jar\"]"
+                    .into(),
+            );
         }
-        let command = m
-            .command
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| t.0.into())
-            .collect();
+        let command = m.command.unwrap_or_default().into_iter().map(|t| t.0.into()).collect();
         let user = match m.user {
-            Some(Text(u)) => Some((
-                u.clone(),
-                user::resolve(&u).map_err(|e| format!("user: {e}"))?,
-            )),
+            Some(Text(u)) => Some((u.clone(), user::resolve(&u).map_err(|e| format!("user: {e}"))?)),
             None => None,
         };
         Ok(RawMain(Main {
@@ -261,10 +238,7 @@ struct RawProbes {
 }
 
 #[derive(Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a table like { url = \"http://host:port/path\", method = \"GET\" }"
-)]
+#[serde(deny_unknown_fields, expecting = "a table like { url = \"http://host:port/path\", method = \"GET\" }")]
 struct RawHttp {
     url: UrlText,
     method: Option<Text>,
@@ -289,10 +263,7 @@ struct RawEureka {
 /// Every key an entry of init, post_start, pre_stop or a probe may hold;
 /// which ones a section accepts is checked in `action`.
 #[derive(Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a table with one of exec, http, tcp, dns, sleep, eureka"
-)]
+#[serde(deny_unknown_fields, expecting = "a table with one of exec, http, tcp, dns, sleep, eureka")]
 struct RawEntry {
     name: Option<Text>,
     timeout: Option<Dur>,
@@ -319,56 +290,31 @@ impl RawEntry {
         let misplaced: [(&str, bool, &[Section]); 7] = [
             ("interval", self.interval.is_some(), &[Section::Init]),
             ("retries", self.retries.is_some(), &[Section::Init]),
-            (
-                "on_failure",
-                self.on_failure.is_some(),
-                &[Section::PostStart],
-            ),
-            (
-                "initial_delay",
-                self.initial_delay.is_some(),
-                &[Section::Probe],
-            ),
+            ("on_failure", self.on_failure.is_some(), &[Section::PostStart]),
+            ("initial_delay", self.initial_delay.is_some(), &[Section::Probe]),
             ("period", self.period.is_some(), &[Section::Probe]),
-            (
-                "success_threshold",
-                self.success_threshold.is_some(),
-                &[Section::Probe],
-            ),
-            (
-                "failure_threshold",
-                self.failure_threshold.is_some(),
-                &[Section::Probe],
-            ),
+            ("success_threshold", self.success_threshold.is_some(), &[Section::Probe]),
+            ("failure_threshold", self.failure_threshold.is_some(), &[Section::Probe]),
         ];
         for (key, present, allowed) in misplaced {
             if present && !allowed.contains(&section) {
-                let only = allowed
-                    .iter()
-                    .map(|a| a.key())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(format!(
-                    "`{key}` is not allowed in {s}: it belongs to {only}"
-                ));
+                let only = allowed.iter().map(|a| a.key()).collect::<Vec<_>>().join(", ");
+                return Err(format!("`{key}` is not allowed in {s}: it belongs to {only}"));
             }
         }
         let mut kinds = Vec::new();
         if let Some(argv) = self.exec.take() {
             if argv.is_empty() {
-                return Err(format!("{s}: exec = []: give the program and its arguments, e.g. [\"/app/migrate\", \"up\"]"));
+                return Err(format!(
+                    "{s}: exec = []: give the program and its arguments, e.g. [\"/app/migrate\", \"up\"]"
+                ));
             }
             kinds.push(Kind::Exec(argv.into_iter().map(|t| t.0).collect()));
         }
         if let Some(h) = self.http.take() {
-            let method = h
-                .method
-                .map(|m| m.0.to_ascii_uppercase())
-                .unwrap_or("GET".into());
+            let method = h.method.map(|m| m.0.to_ascii_uppercase()).unwrap_or("GET".into());
             if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
-                return Err(format!(
-                    "{s}: http method '{method}' is not a method: write GET, POST, PUT, ..."
-                ));
+                return Err(format!("{s}: http method '{method}' is not a method: write GET, POST, PUT, ..."));
             }
             kinds.push(Kind::Http(Http {
                 url: h.url.0,
@@ -378,13 +324,9 @@ impl RawEntry {
             }));
         }
         if let Some(Text(addr)) = self.tcp.take() {
-            let ok = addr
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            let ok = addr.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
             if !ok {
-                return Err(format!(
-                    "{s}: tcp '{addr}' is not host:port, e.g. \"db:5432\""
-                ));
+                return Err(format!("{s}: tcp '{addr}' is not host:port, e.g. \"db:5432\""));
             }
             kinds.push(Kind::Tcp(addr));
         }
@@ -401,71 +343,33 @@ impl RawEntry {
             let urls: Vec<Url> = match (e.url, e.urls) {
                 (Some(u), None) => vec![u.0],
                 (None, Some(us)) if !us.is_empty() => us.into_iter().map(|u| u.0).collect(),
-                (None, Some(_)) => {
-                    return Err(format!("{s}: eureka urls = []: give at least one server"))
-                }
-                (None, None) => {
-                    return Err(format!(
-                        "{s}: eureka needs `url` or `urls` (the server's /eureka base)"
-                    ))
-                }
-                (Some(_), Some(_)) => {
-                    return Err(format!("{s}: eureka takes `url` or `urls`, not both"))
-                }
+                (None, Some(_)) => return Err(format!("{s}: eureka urls = []: give at least one server")),
+                (None, None) => return Err(format!("{s}: eureka needs `url` or `urls` (the server's /eureka base)")),
+                (Some(_), Some(_)) => return Err(format!("{s}: eureka takes `url` or `urls`, not both")),
             };
             let status = e.status.map(|t| t.0).unwrap_or("OUT_OF_SERVICE".into());
-            for (key, v) in [
-                ("app", &e.app.0),
-                ("instance", &e.instance.0),
-                ("status", &status),
-            ] {
-                if v.is_empty()
-                    || v.contains(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
-                {
+            for (key, v) in [("app", &e.app.0), ("instance", &e.instance.0), ("status", &status)] {
+                if v.is_empty() || v.contains(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace()) {
                     return Err(format!("{s}: eureka {key} '{v}' must be non-empty, without '/', '?', '#' or spaces"));
                 }
             }
-            kinds.push(Kind::Eureka(Eureka {
-                urls,
-                app: e.app.0,
-                instance: e.instance.0,
-                status,
-            }));
+            kinds.push(Kind::Eureka(Eureka { urls, app: e.app.0, instance: e.instance.0, status }));
         }
         let kind = match kinds.len() {
             1 => kinds.remove(0),
-            0 => {
-                return Err(format!(
-                    "{s}: an entry needs one of exec, http, tcp, dns, sleep, eureka"
-                ))
-            }
+            0 => return Err(format!("{s}: an entry needs one of exec, http, tcp, dns, sleep, eureka")),
             _ => {
                 let names: Vec<_> = kinds.iter().map(Kind::word).collect();
-                return Err(format!(
-                    "{s}: an entry holds exactly one kind, this one has {}",
-                    names.join(" and ")
-                ));
+                return Err(format!("{s}: an entry holds exactly one kind, this one has {}", names.join(" and ")));
             }
         };
         if !kind.allowed_in(section) {
             let allowed = ["exec", "http", "tcp", "dns", "sleep", "eureka"];
             let fits: Vec<_> = allowed.into_iter().filter(|w| allows(w, section)).collect();
-            return Err(format!(
-                "`{}` is not allowed in {s}: use one of {}",
-                kind.word(),
-                fits.join(", ")
-            ));
+            return Err(format!("`{}` is not allowed in {s}: use one of {}", kind.word(), fits.join(", ")));
         }
-        let name = self
-            .name
-            .take()
-            .map(|n| n.0)
-            .unwrap_or_else(|| short_name(&kind));
-        Ok(Action {
-            name,
-            kind,
-            timeout: self.timeout.map(|t| t.0),
-        })
+        let name = self.name.take().map(|n| n.0).unwrap_or_else(|| short_name(&kind));
+        Ok(Action { name, kind, timeout: self.timeout.map(|t| t.0) })
     }
 }
 
@@ -501,13 +405,12 @@ impl TryFrom<RawEntry> for InitEntry {
             return Err("init: interval must be more than 0s".into());
         }
         if r.retries.is_some() && !matches!(action.kind, Kind::Exec(_)) {
-            return Err(format!("init: `retries` is for exec steps; a {} step retries every `interval` until `timeout`", action.kind.word()));
+            return Err(format!(
+                "init: `retries` is for exec steps; a {} step retries every `interval` until `timeout`",
+                action.kind.word()
+            ));
         }
-        Ok(InitEntry(Step {
-            action,
-            interval,
-            retries: r.retries.unwrap_or(0),
-        }))
+        Ok(InitEntry(Step { action, interval, retries: r.retries.unwrap_or(0) }))
     }
 }
 
@@ -522,16 +425,9 @@ impl TryFrom<RawEntry> for PostStartEntry {
         let kill_on_failure = match r.on_failure.as_ref().map(|t| t.0.as_str()) {
             None | Some("kill") => true,
             Some("ignore") => false,
-            Some(other) => {
-                return Err(format!(
-                    "post_start: on_failure '{other}': expected kill or ignore"
-                ))
-            }
+            Some(other) => return Err(format!("post_start: on_failure '{other}': expected kill or ignore")),
         };
-        Ok(PostStartEntry(Hook {
-            action,
-            kill_on_failure,
-        }))
+        Ok(PostStartEntry(Hook { action, kill_on_failure }))
     }
 }
 
@@ -561,12 +457,12 @@ fn probe(mut r: RawEntry, which: &'static str) -> Result<Probe, String> {
     let success_threshold = r.success_threshold.unwrap_or(1);
     let failure_threshold = r.failure_threshold.unwrap_or(3);
     if success_threshold == 0 || failure_threshold == 0 {
-        return Err(format!(
-            "probe.{which}: success_threshold and failure_threshold must be at least 1"
-        ));
+        return Err(format!("probe.{which}: success_threshold and failure_threshold must be at least 1"));
     }
     if which != "readiness" && success_threshold != 1 {
-        return Err(format!("probe.{which}: success_threshold must be 1 for {which} probes (only readiness may count successes)"));
+        return Err(format!(
+            "probe.{which}: success_threshold must be 1 for {which} probes (only readiness may count successes)"
+        ));
     }
     Ok(Probe {
         which,

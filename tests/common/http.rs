@@ -18,10 +18,7 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -70,22 +67,14 @@ impl Server {
                     }
                     let mut body = vec![0; length];
                     let _ = reader.read_exact(&mut body);
-                    let req = Request {
-                        method,
-                        target,
-                        headers,
-                        at: Instant::now(),
-                    };
+                    let req = Request { method, target, headers, at: Instant::now() };
                     let index = {
                         let mut l = log.lock().unwrap();
                         l.push(req.clone());
                         l.len() - 1
                     };
                     let status = handler(&req, index);
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
+                    let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                 });
             }
         });

@@ -69,8 +69,7 @@ pub fn start_pid1(args: &[&str]) -> Podinit {
 
 fn unshare(args: &[&str]) -> Command {
     let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--fork", "--mount-proc", PODINIT])
-        .args(args);
+    cmd.args(["--pid", "--fork", "--mount-proc", PODINIT]).args(args);
     cmd
 }
 
@@ -82,17 +81,10 @@ pub fn start_child(args: &[&str]) -> Podinit {
 }
 
 fn start(mut cmd: Command, via_unshare: bool) -> Podinit {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("PODINIT_LOG");
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).env_remove("PODINIT_LOG");
     let child = cmd.spawn().expect("spawn podinit");
     let outer = child.id() as i32;
-    let pid = if via_unshare {
-        wait_for_child_of(outer)
-    } else {
-        outer
-    };
+    let pid = if via_unshare { wait_for_child_of(outer) } else { outer };
     Podinit { child, pid }
 }
 
@@ -123,12 +115,7 @@ pub struct Outcome {
 impl Podinit {
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill has no memory effects.
-        assert_eq!(
-            unsafe { libc::kill(self.pid, sig) },
-            0,
-            "kill {} {sig}",
-            self.pid
-        );
+        assert_eq!(unsafe { libc::kill(self.pid, sig) }, 0, "kill {} {sig}", self.pid);
     }
 
     /// Waits for podinit to exit (killing it after `limit`, which fails the test).
@@ -138,26 +125,11 @@ impl Podinit {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 let mut stdout = String::new();
                 let mut stderr = String::new();
-                let _ = self
-                    .child
-                    .stdout
-                    .take()
-                    .map(|mut o| o.read_to_string(&mut stdout));
-                let _ = self
-                    .child
-                    .stderr
-                    .take()
-                    .map(|mut e| e.read_to_string(&mut stderr));
+                let _ = self.child.stdout.take().map(|mut o| o.read_to_string(&mut stdout));
+                let _ = self.child.stderr.take().map(|mut e| e.read_to_string(&mut stderr));
                 use std::os::unix::process::ExitStatusExt;
-                let code = status
-                    .code()
-                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-                return Outcome {
-                    code,
-                    stdout,
-                    stderr,
-                    elapsed: start.elapsed(),
-                };
+                let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+                return Outcome { code, stdout, stderr, elapsed: start.elapsed() };
             }
             if start.elapsed() > limit {
                 // SAFETY: kill has no memory effects.
@@ -165,11 +137,7 @@ impl Podinit {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 let mut stderr = String::new();
-                let _ = self
-                    .child
-                    .stderr
-                    .take()
-                    .map(|mut e| e.read_to_string(&mut stderr));
+                let _ = self.child.stderr.take().map(|mut e| e.read_to_string(&mut stderr));
                 panic!("podinit still running after {limit:?}; stderr:\n{stderr}");
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -202,11 +170,7 @@ pub fn wait_for_file(path: &Path, want: &str, limit: Duration) -> String {
         if path.exists() && content.contains(want) {
             return content;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} never held {want:?}; it holds {content:?}",
-            path.display()
-        );
+        assert!(Instant::now() < deadline, "{} never held {want:?}; it holds {content:?}", path.display());
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -214,10 +178,6 @@ pub fn wait_for_file(path: &Path, want: &str, limit: Duration) -> String {
 /// A field of /proc/PID/status, e.g. `voluntary_ctxt_switches`.
 pub fn proc_status(pid: i32, field: &str) -> Option<String> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find_map(|l| {
-        l.strip_prefix(field)?
-            .strip_prefix(':')
-            .map(|v| v.trim().to_string())
-    })
+    s.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':').map(|v| v.trim().to_string()))
 }
 pub mod http;

@@ -62,9 +62,7 @@ success_threshold = 2
     assert_eq!(f.init[0].action.timeout, Some(Duration::from_millis(500)));
     assert_eq!(f.init[1].retries, 3);
     assert!(!f.post_start[0].kill_on_failure);
-    let Kind::Eureka(e) = &f.pre_stop[0].kind else {
-        panic!()
-    };
+    let Kind::Eureka(e) = &f.pre_stop[0].kind else { panic!() };
     assert_eq!(e.urls.len(), 2);
     assert_eq!(e.instance, "h:svc:8016");
     assert_eq!(e.status, "OUT_OF_SERVICE");
@@ -75,111 +73,26 @@ success_threshold = 2
 #[test]
 fn errors_name_line_and_key() {
     let cases = [
-        (
-            "grace_period = \"soon\"",
-            "1:",
-            "grace_period",
-            "not a duration",
-        ),
-        (
-            "stop_signal = \"SIGNOPE\"",
-            "1:",
-            "stop_signal",
-            "not a signal",
-        ),
+        ("grace_period = \"soon\"", "1:", "grace_period", "not a duration"),
+        ("stop_signal = \"SIGNOPE\"", "1:", "stop_signal", "not a signal"),
         ("\n\nfoo = 1", "3:", "", "unknown field `foo`"),
-        (
-            "restart = \"sometimes\"",
-            "1:",
-            "restart",
-            "unknown variant",
-        ),
-        (
-            "[main]\ncommand = \"java -jar\"",
-            "2:",
-            "command",
-            "invalid type",
-        ),
-        (
-            "[main]\ncommand = [\"x\"]\nuser = \"no-such-user-podinit\"",
-            "",
-            "",
-            "no-such-user-podinit",
-        ),
-        (
-            "[[pre_stop]]\ntcp = \"db:5432\"",
-            "",
-            "",
-            "`tcp` is not allowed in pre_stop",
-        ),
-        (
-            "[[init]]\nsleep = 1\nexec = [\"x\"]",
-            "",
-            "",
-            "exactly one kind",
-        ),
+        ("restart = \"sometimes\"", "1:", "restart", "unknown variant"),
+        ("[main]\ncommand = \"java -jar\"", "2:", "command", "invalid type"),
+        ("[main]\ncommand = [\"x\"]\nuser = \"no-such-user-podinit\"", "", "", "no-such-user-podinit"),
+        ("[[pre_stop]]\ntcp = \"db:5432\"", "", "", "`tcp` is not allowed in pre_stop"),
+        ("[[init]]\nsleep = 1\nexec = [\"x\"]", "", "", "exactly one kind"),
         ("[[init]]\nname = \"x\"", "", "", "needs one of exec"),
         ("[[init]]\ntcp = \"db\"", "", "", "not host:port"),
-        (
-            "[[init]]\nexec = [\"${NOPE}\"]",
-            "2:",
-            "exec",
-            "NOPE is not set",
-        ),
-        (
-            "[[pre_stop]]\nsleep = 1\ninterval = 2",
-            "",
-            "",
-            "`interval` is not allowed in pre_stop",
-        ),
-        (
-            "[[post_start]]\nexec = [\"x\"]\non_failure = \"explode\"",
-            "",
-            "",
-            "kill or ignore",
-        ),
-        (
-            "[probe.liveness]\nexec = [\"x\"]\nsuccess_threshold = 2",
-            "",
-            "",
-            "must be 1 for liveness",
-        ),
-        (
-            "[probe.readiness]\ndns = \"x\"",
-            "",
-            "",
-            "`dns` is not allowed in probe",
-        ),
-        (
-            "[probe.readiness]\nexec = [\"x\"]\nperiod = 0",
-            "",
-            "",
-            "period must be more than 0s",
-        ),
-        (
-            "[[init]]\nhttp = { url = \"not a url\" }",
-            "2:",
-            "http",
-            "not a URL",
-        ),
-        (
-            "[[init]]\neureka = { app = \"a\", instance = \"i\" }",
-            "",
-            "",
-            "needs `url` or `urls`",
-        ),
-        (
-            "[[init]]\ntcp = \"a:1\"\nretries = 2",
-            "",
-            "",
-            "`retries` is for exec",
-        ),
-        (
-            "grace_period = 1\ngrace_period = 2",
-            "2:",
-            "",
-            "duplicate key",
-        ),
+        ("[[init]]\nexec = [\"${NOPE}\"]", "2:", "exec", "NOPE is not set"),
+        ("[[pre_stop]]\nsleep = 1\ninterval = 2", "", "", "`interval` is not allowed in pre_stop"),
+        ("[[post_start]]\nexec = [\"x\"]\non_failure = \"explode\"", "", "", "kill or ignore"),
+        ("[probe.liveness]\nexec = [\"x\"]\nsuccess_threshold = 2", "", "", "must be 1 for liveness"),
+        ("[probe.readiness]\ndns = \"x\"", "", "", "`dns` is not allowed in probe"),
+        ("[probe.readiness]\nexec = [\"x\"]\nperiod = 0", "", "", "period must be more than 0s"),
+        ("[[init]]\nhttp = { url = \"not a url\" }", "2:", "http", "not a URL"),
+        ("[[init]]\neureka = { app = \"a\", instance = \"i\" }", "", "", "needs `url` or `urls`"),
+        ("[[init]]\ntcp = \"a:1\"\nretries = 2", "", "", "`retries` is for exec"),
+        ("grace_period = 1\ngrace_period = 2", "2:", "", "duplicate key"),
         ("[main\n", "1:", "", ""),
     ];
     for (text, line, key, want) in cases {
@@ -209,23 +122,8 @@ fn credentials_never_appear_in_errors() {
 #[test]
 fn mangled_configs_never_panic() {
     let seed = include_str!("../../../examples/spring-eureka.toml");
-    let pieces = [
-        "[",
-        "]",
-        "\"",
-        "=",
-        "${",
-        "}",
-        "\n",
-        "[[init]]",
-        "\u{0}",
-        "é",
-        "-1",
-        "99999999999999999999",
-        "{",
-        ",",
-        "'",
-    ];
+    let pieces =
+        ["[", "]", "\"", "=", "${", "}", "\n", "[[init]]", "\u{0}", "é", "-1", "99999999999999999999", "{", ",", "'"];
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut next = || {
         state ^= state << 13;
