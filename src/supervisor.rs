@@ -275,7 +275,11 @@ impl Supervisor {
             *k = Some(kill_at);
         }
         let Some(pid) = self.main_pid.filter(|_| self.main_status.is_none()) else { return };
-        let sig = self.spec.stop_signal;
+        // `--rewrite` applies to the stop signal too (dumb-init users rewrite 15).
+        let Some(sig) = self.opts.rewritten(self.spec.stop_signal) else {
+            log::info!("stop signal dropped by --rewrite: SIGKILL at the grace deadline");
+            return;
+        };
         let target = if self.opts.group { -pid } else { pid };
         let _ = signals::send(target, sig);
         let left = kill_at.saturating_duration_since(Instant::now());
