@@ -6,7 +6,7 @@
 # and benchmarks compare against. Safe to run again: it skips what is there.
 set -euo pipefail
 
-packages=(podman runc busybox-static tini dumb-init catatonit hyperfine)
+packages=(podman runc busybox-static tini dumb-init catatonit hyperfine nginx-light)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

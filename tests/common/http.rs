@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -14,6 +14,8 @@ pub struct Request {
     pub target: String,
     pub headers: Vec<(String, String)>,
     pub at: Instant,
+    /// Wall-clock arrival, to compare with times a shell script records.
+    pub wall: SystemTime,
 }
 
 impl Request {
@@ -67,7 +69,7 @@ impl Server {
                     }
                     let mut body = vec![0; length];
                     let _ = reader.read_exact(&mut body);
-                    let req = Request { method, target, headers, at: Instant::now() };
+                    let req = Request { method, target, headers, at: Instant::now(), wall: SystemTime::now() };
                     let index = {
                         let mut l = log.lock().unwrap();
                         l.push(req.clone());
