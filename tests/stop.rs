@@ -294,10 +294,7 @@ fn events_as_json_lines() {
     let reasons: Vec<&str> = out
         .stderr
         .lines()
-        .map(|l| {
-            assert!(l.starts_with("{\"ts\":\"") && l.ends_with('}'), "not JSON: {l}");
-            l
-        })
+        .inspect(|l| assert!(l.starts_with("{\"ts\":\"") && l.ends_with('}'), "not JSON: {l}"))
         .filter_map(|l| l.split("\"reason\":\"").nth(1)?.split('"').next())
         .collect();
     assert_eq!(
