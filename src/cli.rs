@@ -18,7 +18,8 @@ podinit: a container's PID 1 with the lifecycle the kubelet gives a pod.
 
 usage:
   podinit [OPTIONS] [--] COMMAND [ARG...]   be the init; run COMMAND as the main process
-  podinit pre-stop                           run the preStop sequence in the running podinit
+  podinit pre-stop [-c FILE]                 run the preStop sequence in the running podinit
+                                             (or the config's pre_stop actions when none runs)
   podinit status [--json] [--ready|--live]   print the lifecycle state
   podinit check [-c FILE]                    validate a config and print the resolved plan
   podinit --help | --version
@@ -93,7 +94,7 @@ impl RunOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verb {
     Run(RunOptions),
-    PreStop,
+    PreStop { config: Option<PathBuf> },
     Status { json: bool, ready: bool, live: bool },
     Check { config: Option<PathBuf> },
     Help,
@@ -248,7 +249,9 @@ fn parse_verb(verb: &str, p: &mut Parser) -> Result<Verb, String> {
             ("status", Arg::Opt(o)) if o == "--json" => json = true,
             ("status", Arg::Opt(o)) if o == "--ready" => ready = true,
             ("status", Arg::Opt(o)) if o == "--live" => live = true,
-            ("check", Arg::Opt(o)) if o == "-c" || o == "--config" => config = Some(PathBuf::from(p.value(&o)?)),
+            ("check" | "pre-stop", Arg::Opt(o)) if o == "-c" || o == "--config" => {
+                config = Some(PathBuf::from(p.value(&o)?))
+            }
             (_, Arg::Opt(o)) => return Err(format!("{verb}: unknown option '{o}'")),
             (_, Arg::Word(w)) => return Err(format!("{verb}: unexpected argument '{}'", w.to_string_lossy())),
             (_, Arg::Rest(_)) => return Err(format!("{verb}: takes no command")),
@@ -258,7 +261,7 @@ fn parse_verb(verb: &str, p: &mut Parser) -> Result<Verb, String> {
         return Err("status: give --ready or --live, not both".into());
     }
     Ok(match verb {
-        "pre-stop" => Verb::PreStop,
+        "pre-stop" => Verb::PreStop { config },
         "status" => Verb::Status { json, ready, live },
         _ => Verb::Check { config },
     })
@@ -410,7 +413,7 @@ mod tests {
 
     #[test]
     fn verbs_are_routed() {
-        assert_eq!(run(&["pre-stop"]).unwrap().verb, Verb::PreStop);
+        assert_eq!(run(&["pre-stop"]).unwrap().verb, Verb::PreStop { config: None });
         assert_eq!(
             run(&["status", "--json", "--ready"]).unwrap().verb,
             Verb::Status { json: true, ready: true, live: false }

@@ -6,7 +6,9 @@
 //! names where one exists (SPEC "Events").
 
 use crate::cli::LogFormat;
+use std::collections::VecDeque;
 use std::io::Write;
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Lifecycle event reasons (SPEC "Events").
@@ -39,9 +41,27 @@ impl Reason {
     }
 }
 
-/// Logs one lifecycle event.
+/// How many recent events `podinit status` shows.
+const KEPT: usize = 20;
+
+/// The last events, for `podinit status` (like `kubectl describe`'s Events).
+static RECENT: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+
+/// Logs one lifecycle event and keeps it for `status`.
 pub fn emit(level: log::Level, reason: Reason, message: &str) {
     log::log!(target: reason.as_str(), level, "{message}");
+    if let Ok(mut recent) = RECENT.lock() {
+        if recent.len() == KEPT {
+            recent.pop_front();
+        }
+        let line = format!("{} {}: {}", timestamp(SystemTime::now()), reason.as_str(), crate::url::redact(message));
+        recent.push_back(line);
+    }
+}
+
+/// The recent events, oldest first.
+pub fn recent() -> Vec<String> {
+    RECENT.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
 }
 
 /// Installs the stderr writer; events carry their reason as the log target.
@@ -93,6 +113,58 @@ pub fn json_string(s: &str) -> String {
     out
 }
 
+/// The value of a top-level `"key":` in a JSON object podinit wrote: a
+/// string unescaped, anything else as written.
+pub fn json_field(json: &str, key: &str) -> Option<String> {
+    let at = json.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = &json[at..];
+    if rest.starts_with('"') {
+        return json_strings(rest).into_iter().next();
+    }
+    Some(rest.split([',', '}']).next()?.trim().to_string())
+}
+
+/// The string literals of the JSON array that starts right after `marker`.
+pub fn json_strings_after(json: &str, marker: &str) -> Vec<String> {
+    let Some(at) = json.find(marker) else { return Vec::new() };
+    json_strings(&json[at + marker.len()..])
+}
+
+/// Reads consecutive string literals (separated by commas) until anything else.
+fn json_strings(mut s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        s = s.trim_start_matches([',', ' ']);
+        let Some(body) = s.strip_prefix('"') else { return out };
+        let mut value = String::new();
+        let mut chars = body.char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => {
+                    end = Some(i + 1);
+                    break;
+                }
+                '\\' => match chars.next().map(|(_, e)| e) {
+                    Some('n') => value.push('\n'),
+                    Some('t') => value.push('\t'),
+                    Some('r') => value.push('\r'),
+                    Some('u') => {
+                        let hex: String = chars.by_ref().take(4).map(|(_, h)| h).collect();
+                        value.extend(u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32));
+                    }
+                    Some(other) => value.push(other),
+                    None => return out,
+                },
+                c => value.push(c),
+            }
+        }
+        let Some(end) = end else { return out };
+        out.push(value);
+        s = &body[end..];
+    }
+}
+
 /// RFC 3339 UTC with milliseconds: `2026-11-22T10:00:00.123Z`.
 pub fn timestamp(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -129,6 +201,19 @@ mod tests {
         assert_eq!(timestamp(t), "2026-11-22T10:00:00.123Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(timestamp(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn json_fields_read_back() {
+        let j = format!(
+            "{{\"phase\":\"Running\",\"pid\":42,\"ok\":true,\"events\":[{},{}]}}",
+            json_string("a \"b\"\n"),
+            json_string("c")
+        );
+        assert_eq!(json_field(&j, "phase").as_deref(), Some("Running"));
+        assert_eq!(json_field(&j, "pid").as_deref(), Some("42"));
+        assert_eq!(json_field(&j, "ok").as_deref(), Some("true"));
+        assert_eq!(json_strings_after(&j, "\"events\":["), vec!["a \"b\"\n".to_string(), "c".to_string()]);
     }
 
     #[test]

@@ -60,3 +60,50 @@ impl Sequence {
         self.actions.len()
     }
 }
+
+/// Runs `actions` in order without a supervisor (`podinit pre-stop` when no
+/// podinit is running, e.g. in an image whose PID 1 is something else).
+/// Returns the failures; each one is also logged as `FailedPreStopHook`.
+pub fn run_standalone(actions: &[Action], main: &crate::config::Main) -> Vec<String> {
+    use crate::actions::{self, Kind};
+    use crate::events::{self, Reason};
+    use std::time::Duration;
+    let mut failures = Vec::new();
+    for a in actions {
+        let outcome = match &a.kind {
+            Kind::Sleep(d) => {
+                std::thread::sleep(*d);
+                Outcome::Success(a.kind.describe())
+            }
+            Kind::Exec(argv) => match crate::process::spawn(argv, main, None, false) {
+                Err(e) => Outcome::failed(e.message),
+                Ok(pid) => {
+                    let deadline = a.timeout.map(|t| Instant::now() + t);
+                    loop {
+                        let mut status = 0;
+                        // SAFETY: waiting for our own child; status is a valid pointer.
+                        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+                        if r == pid || r < 0 {
+                            let ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+                            break if ok {
+                                Outcome::Success(a.kind.describe())
+                            } else {
+                                Outcome::failed(format!("{}: exit status {status:#x}", a.kind.describe()))
+                            };
+                        }
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            let _ = crate::signals::send(-pid, libc::SIGKILL);
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            },
+            kind => actions::run_blocking(kind, a.timeout.unwrap_or(actions::DEFAULT_ATTEMPT)),
+        };
+        if let Outcome::Failure { message, .. } = outcome {
+            events::emit(log::Level::Warn, Reason::FailedPreStopHook, &format!("{}: {message}", a.name));
+            failures.push(format!("{}: {message}", a.name));
+        }
+    }
+    failures
+}

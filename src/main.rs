@@ -6,6 +6,7 @@
 mod actions;
 mod cli;
 mod config;
+mod control;
 mod duration;
 mod events;
 mod hooks;
@@ -42,10 +43,8 @@ fn main() {
         }
         Verb::Run(opts) => run(opts),
         Verb::Check { config } => check(config.as_deref().or(env("PODINIT_CONFIG").as_deref().map(Path::new))),
-        Verb::PreStop | Verb::Status { .. } => {
-            log::error!("this verb is not available yet in podinit {}", env!("CARGO_PKG_VERSION"));
-            1
-        }
+        Verb::PreStop { config } => pre_stop(config.as_deref().or(env("PODINIT_CONFIG").as_deref().map(Path::new))),
+        Verb::Status { json, ready, live } => status(json, ready, live),
     };
     std::process::exit(code);
 }
@@ -93,4 +92,109 @@ fn check(named: Option<&Path>) -> i32 {
             EXIT_USAGE
         }
     }
+}
+
+/// `podinit pre-stop`: the exec-hook target. Asks the running podinit to run
+/// its preStop part and waits for it; with none running, runs the config's
+/// pre_stop actions here. Exit 0 when every action succeeded, 1 otherwise.
+fn pre_stop(named: Option<&Path>) -> i32 {
+    if let Some(stream) = control::connect() {
+        return match control::call(stream, control::Ask::PreStop) {
+            Ok(answer) => {
+                let answer = answer.trim();
+                match answer.split_once(' ').unwrap_or((answer, "")) {
+                    ("ok", text) => {
+                        eprintln!("podinit pre-stop: {text}");
+                        0
+                    }
+                    (_, text) => {
+                        eprintln!(
+                            "podinit pre-stop: {}",
+                            if text.is_empty() { "no answer from podinit" } else { text }
+                        );
+                        1
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("podinit pre-stop: the running podinit did not answer: {e}");
+                1
+            }
+        };
+    }
+    let mut actions = Vec::new();
+    let mut main = config::Main::default();
+    if let Some(path) = config::choose(named) {
+        match config::load(&path) {
+            Ok(f) => {
+                actions = f.pre_stop;
+                main = f.main;
+            }
+            Err(e) => {
+                log::error!("{e}");
+                return 1;
+            }
+        }
+    }
+    if let Some(d) = std::env::var("PODINIT_PRE_STOP_SLEEP").ok().and_then(|v| duration::parse(&v).ok()) {
+        actions.push(actions::Action { name: "pre-stop-sleep".into(), kind: actions::Kind::Sleep(d), timeout: None });
+    }
+    if actions.is_empty() {
+        let tried: Vec<_> = control::candidates().iter().map(|p| p.display().to_string()).collect();
+        log::error!(
+            "pre-stop: no running podinit (tried {}) and no pre_stop actions in a config: nothing to do",
+            tried.join(", ")
+        );
+        return 1;
+    }
+    log::info!("no running podinit: running {} pre_stop action(s) here", actions.len());
+    let failures = hooks::run_standalone(&actions, &main);
+    i32::from(!failures.is_empty())
+}
+
+/// `podinit status`: the running podinit's lifecycle state.
+fn status(json: bool, ready: bool, live: bool) -> i32 {
+    let answer = control::connect().map(|s| control::call(s, control::Ask::Status));
+    let text = match answer {
+        Some(Ok(t)) if t.trim_start().starts_with('{') => t.trim().to_string(),
+        Some(Ok(t)) => {
+            eprintln!("podinit status: {}", t.trim());
+            return 1;
+        }
+        Some(Err(e)) => {
+            eprintln!("podinit status: the running podinit did not answer: {e}");
+            return 1;
+        }
+        None => {
+            let tried: Vec<_> = control::candidates().iter().map(|p| p.display().to_string()).collect();
+            eprintln!("podinit status: no running podinit (tried {})", tried.join(", "));
+            return 1;
+        }
+    };
+    let field = |k: &str| events::json_field(&text, k).unwrap_or_default();
+    if ready || live {
+        let yes = field(if ready { "ready" } else { "live" }) == "true";
+        if !json {
+            println!("{}", if yes { "yes" } else { "no" });
+        } else {
+            println!("{text}");
+        }
+        return i32::from(!yes);
+    }
+    if json {
+        println!("{text}");
+        return 0;
+    }
+    println!("Phase:       {}", field("phase"));
+    println!("Main PID:    {}", field("main_pid"));
+    println!("Started:     {}", field("started_at"));
+    println!("Restarts:    {}", field("restarts"));
+    println!("Ready:       {}", field("ready"));
+    println!("Live:        {}", field("live"));
+    println!("PreStop:     {}", field("pre_stop"));
+    println!("Events:");
+    for e in events::json_strings_after(&text, "\"events\":[") {
+        println!("  {e}");
+    }
+    0
 }

@@ -62,6 +62,11 @@ impl Runner {
         Ok(Runner { next: 1, inflight: Vec::new(), done: Vec::new(), tx, rx, wake_rx, wake_tx, main, dir })
     }
 
+    /// Another handle on the wake-up socket, for other threads that report to the supervisor.
+    pub fn waker(&self) -> std::io::Result<UnixStream> {
+        self.wake_tx.try_clone()
+    }
+
     /// The fd to poll: readable when a worker has finished.
     pub fn wake_fd(&self) -> RawFd {
         self.wake_rx.as_raw_fd()

@@ -14,10 +14,11 @@ use crate::process::{self, ExitStatus};
 use crate::runner::{Id, Runner};
 use crate::signals::{self, SignalFd};
 use crate::steps::{InitSteps, Progress};
-use crate::{duration, runner};
+use crate::{control, duration, events::json_string, runner};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
 
 /// How long podinit still waits for SIGKILLed leftovers to be reaped.
 const AFTER_KILL: Duration = Duration::from_secs(5);
@@ -34,8 +35,9 @@ enum Phase {
     /// The main process runs; `post_start` while its hooks have not finished.
     Running { post_start: Option<Sequence> },
     /// The stop sequence: preStop runs (until `grace_deadline` at the latest),
-    /// then the stop signal, then SIGKILL at `kill_at`.
-    Terminating { grace_deadline: Instant, pre_stop: Option<Sequence>, kill_at: Option<Instant> },
+    /// then the stop signal, then SIGKILL at `kill_at`. With `hold` (preStop
+    /// asked for by `podinit pre-stop`) the stop signal waits for SIGTERM.
+    Terminating { grace_deadline: Instant, pre_stop: Option<Sequence>, kill_at: Option<Instant>, hold: bool },
     /// The main process is gone; leftovers got SIGTERM and get SIGKILL at `kill_at`.
     Draining { kill_at: Instant, killed: bool },
 }
@@ -48,8 +50,14 @@ pub struct Supervisor {
     workdir: Option<PathBuf>,
     main_pid: Option<i32>,
     main_status: Option<ExitStatus>,
-    /// The preStop part runs at most once per container stop (LIFECYCLE L7).
-    pre_stop_ran: bool,
+    /// When the preStop part started; it runs at most once per container stop (LIFECYCLE L7).
+    pre_stop_started: Option<Instant>,
+    /// Its result once finished (`ok ...` / `fail ...`), for every `podinit pre-stop` caller.
+    pre_stop_result: Option<String>,
+    pre_stop_waiters: Vec<mpsc::Sender<String>>,
+    control: Option<control::Server>,
+    control_rx: mpsc::Receiver<control::Request>,
+    started_at: SystemTime,
     phase: Phase,
 }
 
@@ -84,6 +92,17 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
             return 1;
         }
     };
+    let (control_tx, control_rx) = mpsc::channel();
+    let control = match runner.waker().map_err(|e| e.to_string()).and_then(|w| control::Server::bind(w, control_tx)) {
+        Ok(server) => {
+            log::debug!("control socket at {}", server.path.display());
+            Some(server)
+        }
+        Err(e) => {
+            log::warn!("no control socket ({e}): `podinit pre-stop` and `podinit status` cannot reach this podinit; set PODINIT_SOCKET to a path in a writable directory");
+            None
+        }
+    };
     let mut sup = Supervisor {
         opts,
         spec,
@@ -92,7 +111,12 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         workdir,
         main_pid: None,
         main_status: None,
-        pre_stop_ran: false,
+        pre_stop_started: None,
+        pre_stop_result: None,
+        pre_stop_waiters: Vec::new(),
+        control,
+        control_rx,
+        started_at: SystemTime::now(),
         phase: Phase::Running { post_start: None },
     };
     let mut steps = InitSteps::new(std::mem::take(&mut sup.spec.init));
@@ -123,6 +147,12 @@ impl Supervisor {
                 }
             }
             self.runner.on_wake();
+            if let Some(c) = &self.control {
+                c.accept();
+            }
+            while let Ok(req) = self.control_rx.try_recv() {
+                self.on_control(req);
+            }
             let children_left = !reap || self.reap();
             self.runner.on_time(Instant::now());
             if let Some(code) = self.advance(children_left) {
@@ -141,11 +171,13 @@ impl Supervisor {
                 ms.min(i32::MAX as u128) as i32
             }
         };
+        let control = self.control.as_ref().map_or(-1, |c| c.fd()); // poll ignores -1
         let mut fds = [
             libc::pollfd { fd: self.signals.as_raw_fd(), events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: self.runner.wake_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: control, events: libc::POLLIN, revents: 0 },
         ];
-        // SAFETY: fds is a valid array of two pollfds. EINTR only returns early.
+        // SAFETY: fds is a valid array of pollfds. EINTR only returns early.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
     }
 
@@ -154,7 +186,8 @@ impl Supervisor {
             Phase::Initializing(steps) => steps.deadline(),
             Phase::Aborting { .. } | Phase::Running { .. } => None,
             Phase::Terminating { kill_at: Some(k), .. } => Some(*k),
-            Phase::Terminating { grace_deadline, .. } => Some(*grace_deadline),
+            Phase::Terminating { grace_deadline, pre_stop: Some(_), .. } => Some(*grace_deadline),
+            Phase::Terminating { .. } => None,
             Phase::Draining { kill_at, killed: false } => Some(*kill_at),
             Phase::Draining { kill_at, killed: true } => Some(*kill_at + AFTER_KILL),
         };
@@ -217,56 +250,150 @@ impl Supervisor {
                 log::info!("{} during init steps: starting nothing more", signals::name(sig));
                 self.phase = Phase::Aborting { step, code: 128 + sig };
             }
-            Phase::Running { post_start } => {
-                let now = Instant::now();
-                let grace_deadline = now + self.spec.grace;
-                if let Some(mut hooks) = post_start.take() {
-                    hooks.abort(&mut self.runner, libc::SIGKILL, now);
-                }
-                if self.pre_stop_ran || self.spec.pre_stop.is_empty() {
-                    self.phase = Phase::Terminating { grace_deadline, pre_stop: None, kill_at: None };
-                    self.send_stop_signal(grace_deadline);
-                } else {
-                    self.pre_stop_ran = true;
-                    events::emit(
-                        log::Level::Info,
-                        Reason::PreStopStarted,
-                        &format!(
-                            "{} action(s), grace period {}",
-                            self.spec.pre_stop.len(),
-                            duration::show(self.spec.grace)
-                        ),
-                    );
-                    let pre_stop = Sequence::start(self.spec.pre_stop.clone(), &mut self.runner);
-                    self.phase = Phase::Terminating { grace_deadline, pre_stop: Some(pre_stop), kill_at: None };
-                }
+            Phase::Running { .. } => self.begin_pre_stop(false),
+            Phase::Terminating { pre_stop: Some(_), hold: hold @ true, .. } => {
+                log::info!(
+                    "{} during the preStop that `podinit pre-stop` asked for: the stop signal follows it",
+                    signals::name(sig)
+                );
+                *hold = false;
             }
             Phase::Terminating { pre_stop: Some(_), .. } => {
                 log::info!("{} again during preStop: skipping the rest of preStop", signals::name(sig));
                 self.finish_pre_stop("skipped");
             }
+            Phase::Terminating { kill_at: None, hold, .. } => {
+                // preStop already ran for `podinit pre-stop`: the stop signal goes at once.
+                *hold = false;
+                let kill_at = self.after_pre_stop(Instant::now());
+                self.send_stop_signal(kill_at);
+            }
             Phase::Aborting { .. } | Phase::Terminating { .. } | Phase::Draining { .. } => self.forward(sig),
         }
     }
 
-    /// Ends the preStop part (done, skipped or abandoned) and sends the stop signal.
+    /// Starts the preStop part (once per stop). `hold`: for `podinit pre-stop`,
+    /// whose caller (the kubelet) sends SIGTERM itself once it returns.
+    fn begin_pre_stop(&mut self, hold: bool) {
+        let now = Instant::now();
+        let grace_deadline = now + self.spec.grace;
+        if let Phase::Running { post_start: Some(hooks) } = &mut self.phase {
+            hooks.abort(&mut self.runner, libc::SIGKILL, now);
+        }
+        self.pre_stop_started = Some(now);
+        if self.spec.pre_stop.is_empty() {
+            self.phase = Phase::Terminating { grace_deadline, pre_stop: None, kill_at: None, hold };
+            self.conclude_pre_stop("ok no preStop actions are configured".into());
+            if !hold {
+                self.send_stop_signal(grace_deadline);
+            }
+            return;
+        }
+        events::emit(
+            log::Level::Info,
+            Reason::PreStopStarted,
+            &format!("{} action(s), grace period {}", self.spec.pre_stop.len(), duration::show(self.spec.grace)),
+        );
+        let pre_stop = Sequence::start(self.spec.pre_stop.clone(), &mut self.runner);
+        self.phase = Phase::Terminating { grace_deadline, pre_stop: Some(pre_stop), kill_at: None, hold };
+    }
+
+    /// LIFECYCLE L4: after preStop, whole elapsed seconds come off the grace
+    /// period and at least 2 s remain; returns when SIGKILL is due.
+    fn after_pre_stop(&self, now: Instant) -> Instant {
+        let started = self.pre_stop_started.unwrap_or(now);
+        let elapsed = Duration::from_secs(now.saturating_duration_since(started).as_secs());
+        now + self.spec.grace.saturating_sub(elapsed).max(MIN_AFTER_PRE_STOP)
+    }
+
+    /// Ends the preStop part (finished, skipped or abandoned), answers every
+    /// `podinit pre-stop` caller, and sends the stop signal unless held.
     fn finish_pre_stop(&mut self, how: &str) {
-        let Phase::Terminating { pre_stop, .. } = &mut self.phase else { return };
+        let Phase::Terminating { pre_stop, hold, .. } = &mut self.phase else { return };
+        let hold = *hold;
         let Some(mut seq) = pre_stop.take() else { return };
         let now = Instant::now();
         seq.abort(&mut self.runner, libc::SIGKILL, now);
         let failed = seq.failures.len();
         let level = if how == "finished" && failed == 0 { log::Level::Info } else { log::Level::Warn };
-        events::emit(
-            level,
-            Reason::PreStopFinished,
-            &format!("{how} after {}, {failed} of {} action(s) failed", runner::took(seq.started), seq.len()),
-        );
-        // LIFECYCLE L4: whole elapsed seconds come off the grace period; at least 2 s remain.
-        let grace = self.spec.grace;
-        let elapsed = Duration::from_secs(seq.started.elapsed().as_secs());
-        let left = grace.saturating_sub(elapsed).max(MIN_AFTER_PRE_STOP);
-        self.send_stop_signal(now + left);
+        let summary = format!("{how} after {}, {failed} of {} action(s) failed", runner::took(seq.started), seq.len());
+        events::emit(level, Reason::PreStopFinished, &summary);
+        let result = if failed == 0 && how == "finished" {
+            format!("ok preStop {summary}")
+        } else {
+            format!("fail preStop {summary}{}{}", if failed > 0 { ": " } else { "" }, seq.failures.join("; "))
+        };
+        self.conclude_pre_stop(result);
+        if !hold {
+            let kill_at = self.after_pre_stop(now);
+            self.send_stop_signal(kill_at);
+        }
+    }
+
+    /// Records the preStop result and answers everyone waiting for it.
+    fn conclude_pre_stop(&mut self, result: String) {
+        for w in self.pre_stop_waiters.drain(..) {
+            let _ = w.send(result.clone());
+        }
+        self.pre_stop_result = Some(result);
+    }
+
+    /// A request from `podinit pre-stop` or `podinit status`.
+    fn on_control(&mut self, req: control::Request) {
+        match req.ask {
+            control::Ask::Status => {
+                let _ = req.reply.send(self.status_json());
+            }
+            control::Ask::PreStop => {
+                if let Some(result) = &self.pre_stop_result {
+                    let _ = req.reply.send(result.clone());
+                    return;
+                }
+                match &self.phase {
+                    Phase::Initializing(_) | Phase::Aborting { .. } => {
+                        let _ = req.reply.send("ok the main process has not started yet: nothing to drain".into());
+                    }
+                    Phase::Draining { .. } => {
+                        let _ = req.reply.send("fail the main process has already exited".into());
+                    }
+                    Phase::Terminating { .. } => self.pre_stop_waiters.push(req.reply),
+                    Phase::Running { .. } => {
+                        log::info!("preStop asked for over the control socket");
+                        self.pre_stop_waiters.push(req.reply);
+                        self.begin_pre_stop(true);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The lifecycle state as one JSON object (`podinit status --json`).
+    fn status_json(&self) -> String {
+        let running = self.main_status.is_none() && self.main_pid.is_some();
+        let (phase, ready) = match &self.phase {
+            Phase::Initializing(_) | Phase::Aborting { .. } => ("Pending", false),
+            Phase::Running { post_start: Some(_) } => ("Pending", false),
+            Phase::Running { post_start: None } => ("Running", running),
+            Phase::Terminating { .. } => ("Terminating", false),
+            Phase::Draining { .. } => match self.main_status {
+                Some(st) if self.opts.reported(st.code()) == 0 => ("Succeeded", false),
+                _ => ("Failed", false),
+            },
+        };
+        let pre_stop = match (&self.pre_stop_result, &self.pre_stop_started) {
+            (Some(r), _) => r.clone(),
+            (None, Some(_)) => "running".into(),
+            (None, None) => "not run".into(),
+        };
+        let events: Vec<String> = events::recent().iter().map(|e| json_string(e)).collect();
+        format!(
+            "{{\"phase\":\"{phase}\",\"main_pid\":{},\"started_at\":\"{}\",\"restarts\":0,\"ready\":{ready},\"live\":{running},\"exit_code\":{},\"pre_stop\":{},\"events\":[{}]}}",
+            self.main_pid.map_or("null".into(), |p| p.to_string()),
+            events::timestamp(self.started_at),
+            self.main_status.map_or("null".into(), |s| s.code().to_string()),
+            json_string(&pre_stop),
+            events.join(",")
+        )
     }
 
     /// Sends the stop signal to the main process; SIGKILL follows at `kill_at`.
@@ -414,12 +541,14 @@ impl Supervisor {
                 }
                 Some(now + self.spec.grace)
             }
-            Phase::Terminating { pre_stop, kill_at, grace_deadline } => {
+            Phase::Terminating { pre_stop, kill_at, grace_deadline, .. } => {
+                let deadline = kill_at.unwrap_or(*grace_deadline).max(now);
                 if let Some(mut seq) = pre_stop.take() {
                     log::info!("main process gone during preStop: the rest of preStop is skipped");
                     seq.abort(&mut self.runner, libc::SIGTERM, *grace_deadline);
+                    self.conclude_pre_stop("fail the main process exited during preStop".into());
                 }
-                Some(kill_at.unwrap_or(*grace_deadline).max(now))
+                Some(deadline)
             }
             Phase::Initializing(_) | Phase::Aborting { .. } => None,
         };

@@ -1,0 +1,211 @@
+//! The control socket (SPEC behaviour 11, 12): a Unix socket that lets
+//! `podinit pre-stop` and `podinit status` reach the running podinit.
+//!
+//! Server side: the supervisor polls the listener; each accepted peer is
+//! checked with SO_PEERCRED (podinit's own uid or root only), then handed to
+//! a short-lived thread that reads one request line (bounded in size and
+//! time, so a silent client blocks nothing) and passes it to the supervisor
+//! through a channel plus a byte on the wake-up socket. The supervisor
+//! answers through the reply channel; the thread writes the answer.
+//!
+//! Protocol: the client sends `pre-stop\n` or `status\n`; the server answers
+//! one line `ok <text>` / `fail <text>` (pre-stop) or the status JSON, then closes.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+/// Longest request line accepted.
+const MAX_REQUEST: u64 = 64;
+/// How long a client may take to send its request.
+const REQUEST_TIME: Duration = Duration::from_secs(5);
+/// Most clients served at once; more are refused.
+const MAX_CLIENTS: usize = 32;
+
+/// What a client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    PreStop,
+    Status,
+}
+
+/// A request waiting for the supervisor's answer.
+pub struct Request {
+    pub ask: Ask,
+    pub reply: mpsc::Sender<String>,
+}
+
+/// Where the socket lives: `$PODINIT_SOCKET`, else the first writable of
+/// /run/podinit.sock and /tmp/podinit.sock.
+pub fn candidates() -> Vec<PathBuf> {
+    match std::env::var_os("PODINIT_SOCKET").filter(|p| !p.is_empty()) {
+        Some(p) => vec![PathBuf::from(p)],
+        None => vec![PathBuf::from("/run/podinit.sock"), PathBuf::from("/tmp/podinit.sock")],
+    }
+}
+
+pub struct Server {
+    listener: UnixListener,
+    pub path: PathBuf,
+    requests: mpsc::Sender<Request>,
+    clients: Arc<AtomicUsize>,
+    wake: UnixStream,
+}
+
+impl Server {
+    /// Binds the first usable candidate; a stale socket (nobody answering) is
+    /// replaced, a live one (another podinit) is left alone.
+    pub fn bind(wake: UnixStream, requests: mpsc::Sender<Request>) -> Result<Server, String> {
+        let mut errors = Vec::new();
+        for path in candidates() {
+            match bind_at(&path) {
+                Ok(listener) => {
+                    return Ok(Server { listener, path, requests, clients: Arc::new(AtomicUsize::new(0)), wake });
+                }
+                Err(e) => errors.push(format!("{}: {e}", path.display())),
+            }
+        }
+        Err(errors.join("; "))
+    }
+
+    pub fn fd(&self) -> i32 {
+        self.listener.as_raw_fd()
+    }
+
+    /// Accepts every waiting client (called when the listener is readable).
+    pub fn accept(&self) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            match peer_uid(&stream) {
+                // SAFETY: geteuid has no preconditions.
+                Ok(uid) if uid == 0 || uid == unsafe { libc::geteuid() } => {}
+                Ok(uid) => {
+                    log::warn!("control socket: refused a client with uid {uid} (only root or podinit's own uid)");
+                    let _ = (&stream)
+                        .write_all(b"fail permission denied: only root or podinit's own user may control podinit\n");
+                    continue;
+                }
+                Err(e) => {
+                    log::warn!("control socket: cannot identify a client ({e}): refused");
+                    continue;
+                }
+            }
+            if self.clients.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+                self.clients.fetch_sub(1, Ordering::SeqCst);
+                log::warn!("control socket: too many clients at once, one refused");
+                continue;
+            }
+            let (tx, clients) = (self.requests.clone(), self.clients.clone());
+            let wake = self.wake.try_clone();
+            let spawned = std::thread::Builder::new().name("podinit-control".into()).spawn(move || {
+                serve(stream, tx, wake.ok());
+                clients.fetch_sub(1, Ordering::SeqCst);
+            });
+            if spawned.is_err() {
+                self.clients.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn bind_at(path: &Path) -> io::Result<UnixListener> {
+    if path.exists() {
+        match UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, "another podinit is listening there"));
+            }
+            Err(_) => std::fs::remove_file(path)?, // stale, from an earlier run
+        }
+    }
+    // Created 0600 from the start: no window in which others could connect.
+    // SAFETY: umask only changes this process's file-creation mask.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixListener::bind(path);
+    // SAFETY: restoring the previous mask.
+    unsafe { libc::umask(old) };
+    let listener = bound?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: cred and len are valid for getsockopt's output.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(cred.uid)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// One client: read its request line, hand it over, write the answer.
+fn serve(stream: UnixStream, requests: mpsc::Sender<Request>, wake: Option<UnixStream>) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(REQUEST_TIME));
+    let mut line = String::new();
+    let read = BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line);
+    let ask = match (read, line.trim()) {
+        (Ok(_), "pre-stop") => Ask::PreStop,
+        (Ok(_), "status") => Ask::Status,
+        (Err(e), _) => {
+            log::debug!("control socket: client sent nothing usable: {e}");
+            let _ = (&stream).write_all(b"fail no request received in time\n");
+            return;
+        }
+        (Ok(_), other) => {
+            let shown: String = other.chars().take(32).filter(|c| !c.is_control()).collect();
+            log::warn!("control socket: unknown request '{shown}'");
+            let _ = (&stream).write_all(b"fail unknown request: send pre-stop or status\n");
+            return;
+        }
+    };
+    let (reply, answer) = mpsc::channel();
+    if requests.send(Request { ask, reply }).is_err() {
+        return;
+    }
+    if let Some(mut w) = wake {
+        let _ = w.write(&[1]);
+    }
+    if let Ok(text) = answer.recv() {
+        let _ = (&stream).write_all(text.as_bytes());
+        let _ = (&stream).write_all(b"\n");
+    }
+}
+
+/// Client side: connects to the running podinit, if any.
+pub fn connect() -> Option<UnixStream> {
+    candidates().into_iter().find_map(|p| UnixStream::connect(p).ok())
+}
+
+/// Sends `ask` and returns the whole answer.
+pub fn call(mut stream: UnixStream, ask: Ask) -> io::Result<String> {
+    let line: &[u8] = match ask {
+        Ask::PreStop => b"pre-stop\n",
+        Ask::Status => b"status\n",
+    };
+    stream.write_all(line)?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}
