@@ -163,8 +163,9 @@ fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
 fn serve(stream: UnixStream, requests: mpsc::Sender<Request>, wake: Option<UnixStream>) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(REQUEST_TIME));
-    let mut line = String::new();
-    let read = BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line);
+    let mut raw = Vec::new();
+    let read = BufReader::new((&stream).take(MAX_REQUEST)).read_until(b'\n', &mut raw);
+    let line = String::from_utf8_lossy(&raw);
     let ask = match (read, line.trim()) {
         (Ok(_), "pre-stop") => Ask::PreStop,
         (Ok(_), "status") => Ask::Status,
@@ -205,7 +206,18 @@ pub fn call(mut stream: UnixStream, ask: Ask) -> io::Result<String> {
         Ask::Status => b"status\n",
     };
     stream.write_all(line)?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    Ok(answer)
+    // Read what arrives; a server that refused us may reset the connection
+    // right after its answer, which still counts.
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if answer.is_empty() => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(String::from_utf8_lossy(&answer).into_owned())
 }

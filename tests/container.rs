@@ -3,6 +3,7 @@
 //! Skips with a printed reason where podman cannot run; `.ci/run` installs it.
 
 mod common;
+use common::http::Server;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -94,6 +95,17 @@ fn static_binary() -> PathBuf {
 /// The Containerfile's final stage with its `build` stage replaced by the
 /// local static binary, plus busybox as /bin/sh and /bin/sleep for the tests.
 fn build_images(p: &Podman) -> String {
+    static IMAGE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let mut built = IMAGE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(image) = built.as_ref() {
+        return image.clone();
+    }
+    let image = build_images_now(p);
+    *built = Some(image.clone());
+    image
+}
+
+fn build_images_now(p: &Podman) -> String {
     let root = env!("CARGO_MANIFEST_DIR");
     let ctx = static_binary();
     p.run(&[
@@ -162,4 +174,62 @@ fn podman_stop_yields_the_main_process_status() {
     // `podman run` returns the main process's own exit code.
     let out = p.cmd().args(["run", "--rm", &image, "sh", "-c", "exit 42"]).output().unwrap();
     assert_eq!(out.status.code(), Some(42), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The kubelet's sequence in a real runtime: `podman exec CTR /podinit pre-stop`
+/// (the preStop exec hook), then `podman stop` (SIGTERM, SIGKILL after -t).
+/// Plus the image's HEALTHCHECK, `podinit status --ready`.
+#[test]
+fn podman_exec_pre_stop_then_stop_like_the_kubelet() {
+    let Some(p) = podman() else { return };
+    let base = build_images(&p);
+    let eureka = Server::start(|_, _| 200);
+    let dir = TempDir::new("kubelet");
+    std::fs::write(
+        dir.path("podinit.toml"),
+        format!(
+            "grace_period = \"20s\"\n[[pre_stop]]\neureka = {{ url = \"http://127.0.0.1:{}/eureka\", app = \"svc\", instance = \"${{HOSTNAME}}:svc:8080\" }}\n[[pre_stop]]\nsleep = \"1500ms\"\n",
+            eureka.port
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path("Containerfile"),
+        format!(
+            "FROM {base}\nCOPY podinit.toml /etc/podinit.toml\nHEALTHCHECK --interval=30s CMD [\"/podinit\", \"status\", \"--ready\"]\n"
+        ),
+    )
+    .unwrap();
+    let image = "localhost/podinit-kubelet:test";
+    p.run(&["build", "--format", "docker", "-t", image, &dir.0.to_string_lossy()]);
+    let name = format!("podinit-kubelet-{}", std::process::id());
+    let _ = p.cmd().args(["rm", "-f", &name]).output();
+    let script = "trap 'echo graceful exit; exit 0' TERM; echo up; while :; do sleep 0.1; done";
+    p.run(&["run", "-d", "--network", "host", "--hostname", "pod-1", "--name", &name, image, "sh", "-c", script]);
+    wait_for_log(&p, &name, "up");
+
+    let health = p.cmd().args(["healthcheck", "run", &name]).output().unwrap();
+    assert!(health.status.success(), "unhealthy: {}", String::from_utf8_lossy(&health.stderr));
+
+    let started = Instant::now();
+    let hook = p.cmd().args(["exec", &name, "/podinit", "pre-stop"]).output().unwrap();
+    let took = started.elapsed();
+    assert!(hook.status.success(), "pre-stop failed: {}", String::from_utf8_lossy(&hook.stderr));
+    assert!(took >= Duration::from_millis(1450), "pre-stop returned after {took:?}, before the drain");
+    let reqs = eureka.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].target, "/eureka/apps/SVC/pod-1:svc:8080/status?value=OUT_OF_SERVICE");
+    // Not ready any more once preStop ran.
+    let health = p.cmd().args(["healthcheck", "run", &name]).output().unwrap();
+    assert!(!health.status.success(), "still healthy after preStop");
+
+    let stopping = Instant::now();
+    p.run(&["stop", "-t", "20", &name]);
+    assert!(stopping.elapsed() < Duration::from_secs(5), "stop took {:?}", stopping.elapsed());
+    let code = p.text(&["inspect", &name, "--format", "{{.State.ExitCode}}"]);
+    let logs = wait_for_log(&p, &name, "graceful exit");
+    p.run(&["rm", &name]);
+    assert_eq!(code, "0", "{logs}");
+    assert_eq!(eureka.requests().len(), 1, "SIGTERM sent a second PUT: {logs}");
+    assert_eq!(logs.matches("PreStopStarted").count(), 1, "{logs}");
 }

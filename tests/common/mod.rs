@@ -67,6 +67,20 @@ pub fn start_pid1(args: &[&str]) -> Podinit {
     start(unshare(args), true)
 }
 
+/// Starts podinit as PID 1 with extra environment variables.
+pub fn start_pid1_env(args: &[&str], env: &[(&str, &str)]) -> Podinit {
+    let mut cmd = unshare(args);
+    cmd.envs(env.iter().copied());
+    start(cmd, true)
+}
+
+/// Runs podinit as PID 1 with extra environment variables to completion.
+pub fn run_pid1_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Outcome {
+    let mut cmd = unshare(args);
+    cmd.envs(env.iter().copied());
+    start(cmd, false).wait(limit)
+}
+
 fn unshare(args: &[&str]) -> Command {
     let mut cmd = Command::new("unshare");
     cmd.args(["--pid", "--fork", "--mount-proc", PODINIT]).args(args);
@@ -82,6 +96,17 @@ pub fn start_child(args: &[&str]) -> Podinit {
 
 fn start(mut cmd: Command, via_unshare: bool) -> Podinit {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).env_remove("PODINIT_LOG");
+    // A control socket of its own, unless the test names one: podinits of
+    // concurrent tests must not meet at /run/podinit.sock.
+    if !cmd.get_envs().any(|(k, _)| k == "PODINIT_SOCKET") {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let sock = std::env::temp_dir().join(format!(
+            "podinit-test-{}-{}.sock",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        cmd.env("PODINIT_SOCKET", sock);
+    }
     let child = cmd.spawn().expect("spawn podinit");
     let outer = child.id() as i32;
     let pid = if via_unshare { wait_for_child_of(outer) } else { outer };

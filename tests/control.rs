@@ -1,0 +1,257 @@
+//! `podinit pre-stop` and `podinit status` over the control socket, with
+//! podinit as a real PID 1, plus the socket's bad-input cases.
+
+mod common;
+use common::http::Server;
+use common::*;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn config(dir: &TempDir, text: &str) -> String {
+    let path = dir.path("podinit.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// Runs a podinit verb as a client against the socket at `sock`.
+fn verb(sock: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(PODINIT).args(args).env("PODINIT_SOCKET", sock).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// podinit as PID 1 with its socket at `dir/pi.sock`.
+fn start(dir: &TempDir, args: &[&str]) -> Podinit {
+    let sock = dir.s("pi.sock");
+    let p = start_pid1_env(args, &[("PODINIT_SOCKET", &sock)]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "the control socket never appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    p
+}
+
+fn app(dir: &TempDir) -> String {
+    format!(
+        "trap 'date +%s.%N >> {term}; exit 0' TERM; touch {ready}; while :; do sleep 0.01; done",
+        term = dir.s("term"),
+        ready = dir.s("ready")
+    )
+}
+
+fn status(sock: &str) -> serde_json::Value {
+    let (code, out, err) = verb(sock, &["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("status is not JSON ({e}): {out}"))
+}
+
+#[test]
+fn pre_stop_drains_once_for_every_caller_then_sigterm_stops_at_once() {
+    if !can_unshare() {
+        return;
+    }
+    let eureka = Server::start(|_, _| 200);
+    let dir = TempDir::new("prestop");
+    let sock = dir.s("pi.sock");
+    let cfg = config(
+        &dir,
+        &format!(
+            "grace_period = \"20s\"\n[[pre_stop]]\neureka = {{ url = \"http://127.0.0.1:{}/eureka\", app = \"svc\", instance = \"i1\" }}\n[[pre_stop]]\nsleep = \"1500ms\"\n",
+            eureka.port
+        ),
+    );
+    let p = start(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir)]);
+    wait_for_file(&dir.path("ready"), "", LIMIT);
+    assert_eq!(status(&sock)["phase"], "Running");
+
+    // Two concurrent hook calls: one run, one PUT, the same answer for both.
+    let started = Instant::now();
+    let (s1, s2) = (sock.clone(), sock.clone());
+    let a = std::thread::spawn(move || verb(&s1, &["pre-stop"]));
+    std::thread::sleep(Duration::from_millis(200));
+    let during = status(&sock);
+    let b = std::thread::spawn(move || verb(&s2, &["pre-stop"]));
+    let (ra, rb) = (a.join().unwrap(), b.join().unwrap());
+    assert_eq!(ra.0, 0, "{}", ra.2);
+    assert_eq!(rb.0, 0, "{}", rb.2);
+    assert_eq!(ra.2, rb.2, "both callers must get the same result");
+    assert!(started.elapsed() >= Duration::from_millis(1450), "pre-stop returned before the drain ended");
+    assert_eq!(eureka.requests().len(), 1, "a second PUT was sent");
+    assert_eq!(during["phase"], "Terminating");
+    assert_eq!(during["ready"], false);
+    // The stop signal waits for the kubelet's SIGTERM...
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!dir.path("term").exists(), "the main process was stopped before SIGTERM");
+    // ...which then reaches the main process at once.
+    let sent = SystemTime::now();
+    p.signal(libc::SIGTERM);
+    let out = p.wait(LIMIT);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let term: f64 = std::fs::read_to_string(dir.path("term")).unwrap().trim().parse().unwrap();
+    let delay = term - sent.duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!(delay < 0.1, "SIGTERM reached the main process after {delay:.3}s");
+    assert_eq!(eureka.requests().len(), 1, "SIGTERM ran preStop again");
+    assert_eq!(out.stderr.matches("PreStopStarted").count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn a_failing_pre_stop_action_gives_exit_1_naming_it() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = TempDir::new("prestop-fail");
+    let sock = dir.s("pi.sock");
+    let cfg = config(&dir, "[[pre_stop]]\nname = \"deregister\"\nexec = [\"sh\", \"-c\", \"exit 4\"]\n");
+    let p = start(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir)]);
+    let (code, _, err) = verb(&sock, &["pre-stop"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("deregister") && err.contains("exit code 4"), "{err}");
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.wait(LIMIT).code, 0);
+}
+
+#[test]
+fn standalone_pre_stop_runs_the_config_itself() {
+    let dir = TempDir::new("standalone");
+    let marker = dir.s("ran");
+    let cfg =
+        config(&dir, &format!("[[pre_stop]]\nexec = [\"touch\", \"{marker}\"]\n[[pre_stop]]\nsleep = \"300ms\"\n"));
+    let sock = dir.s("nobody-here.sock");
+    let started = Instant::now();
+    let (code, _, err) = verb(&sock, &["pre-stop", "-c", &cfg]);
+    assert_eq!(code, 0, "{err}");
+    assert!(dir.path("ran").exists());
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let bad = config(&dir, "[[pre_stop]]\nexec = [\"false\"]\n");
+    let (code, _, err) = verb(&sock, &["pre-stop", "-c", &bad]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("FailedPreStopHook"), "{err}");
+    // Nothing to run at all is an error, not a silent success.
+    let (code, _, err) = verb(&sock, &["pre-stop", "-c", &config(&dir, "grace_period = 5\n")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("nothing to do"), "{err}");
+}
+
+#[test]
+fn status_shows_each_phase_and_ready_live() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = TempDir::new("status");
+    let sock = dir.s("pi.sock");
+    let cfg = config(&dir, "[[init]]\nsleep = \"1500ms\"\n[[pre_stop]]\nsleep = \"1s\"\n");
+    let p = start(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir)]);
+    let s = status(&sock);
+    assert_eq!(s["phase"], "Pending", "{s}");
+    assert_eq!(s["main_pid"], serde_json::Value::Null);
+    assert_eq!(verb(&sock, &["status", "--ready"]).0, 1);
+    wait_for_file(&dir.path("ready"), "", LIMIT);
+    let s = status(&sock);
+    assert_eq!(s["phase"], "Running", "{s}");
+    assert!(s["main_pid"].as_i64().unwrap() > 1);
+    assert_eq!(s["ready"], true);
+    assert_eq!(s["live"], true);
+    assert!(s["events"].as_array().unwrap().iter().any(|e| e.as_str().unwrap().contains("InitStepSucceeded")), "{s}");
+    assert_eq!(verb(&sock, &["status", "--ready"]).0, 0);
+    assert_eq!(verb(&sock, &["status", "--live"]).0, 0);
+    let (code, text, _) = verb(&sock, &["status"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("Phase:       Running") && text.contains("Started: main process"), "{text}");
+    p.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    let s = status(&sock);
+    assert_eq!(s["phase"], "Terminating", "{s}");
+    assert_eq!(verb(&sock, &["status", "--ready"]).0, 1);
+    assert_eq!(p.wait(LIMIT).code, 0);
+    assert!(!dir.path("pi.sock").exists(), "podinit left its socket file behind");
+    let (code, _, err) = verb(&sock, &["status"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no running podinit"), "{err}");
+}
+
+#[test]
+fn a_non_root_peer_is_refused() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = TempDir::new("peer");
+    let sock = dir.s("pi.sock");
+    let cfg = config(&dir, "[[pre_stop]]\nexec = [\"touch\", \"/tmp/never\"]\n");
+    let p = start(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir)]);
+    let mode = std::fs::metadata(&sock).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+    assert_eq!(mode.unwrap(), 0o600, "the socket must be 0600");
+    // Open the file mode so only SO_PEERCRED stands between nobody and podinit.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", PODINIT, "pre-stop"])
+        .env("PODINIT_SOCKET", &sock)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("permission denied"), "{err}");
+    assert_eq!(status(&sock)["pre_stop"], "not run", "a refused peer triggered preStop");
+    p.signal(libc::SIGTERM);
+    let out = p.wait(LIMIT);
+    assert!(out.stderr.contains("refused a client with uid 65534"), "{}", out.stderr);
+}
+
+#[test]
+fn bad_clients_and_paths_never_block_or_crash_podinit() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = TempDir::new("badsock");
+    let sock = dir.s("pi.sock");
+    // A stale socket file from an earlier run.
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    assert!(dir.path("pi.sock").exists());
+    let p = start(&dir, &["--", "sh", "-c", &app(&dir)]);
+    // A client that connects and never writes, and one that sends garbage.
+    let _silent = UnixStream::connect(&sock).unwrap();
+    let mut garbage = UnixStream::connect(&sock).unwrap();
+    garbage.write_all(b"\x00\xffrm -rf /\n").unwrap();
+    let mut answer = String::new();
+    garbage.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("fail unknown request"), "{answer}");
+    let mut huge = UnixStream::connect(&sock).unwrap();
+    let _ = huge.write_all(&vec![b'x'; 1 << 20]);
+    let started = Instant::now();
+    assert_eq!(status(&sock)["phase"], "Running");
+    assert!(started.elapsed() < Duration::from_secs(2), "a silent client blocked status");
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.wait(LIMIT).code, 0);
+
+    // A socket path in a missing directory: podinit runs without the socket, says why.
+    let out = run_pid1_env(&["--", "sh", "-c", "exit 3"], &[("PODINIT_SOCKET", "/no/such/dir/pi.sock")], LIMIT);
+    assert_eq!(out.code, 3);
+    assert!(out.stderr.contains("no control socket") && out.stderr.contains("/no/such/dir/pi.sock"), "{}", out.stderr);
+}
+
+#[test]
+fn pre_stop_after_the_main_process_exited_says_so() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = TempDir::new("after-exit");
+    let sock = dir.s("pi.sock");
+    // The main process exits at once, leaving a child that ignores SIGTERM: podinit drains it.
+    let script = format!("sh -c 'trap \"\" TERM; sleep 30' & touch {}; exit 6", dir.s("ready"));
+    let p = start(&dir, &["--grace", "3s", "--", "sh", "-c", &script]);
+    wait_for_file(&dir.path("ready"), "", LIMIT);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, _, err) = verb(&sock, &["pre-stop"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("already exited"), "{err}");
+    assert_eq!(p.wait(LIMIT).code, 6);
+}
