@@ -23,6 +23,8 @@ pub enum Reason {
     PreStopStarted,
     PreStopFinished,
     FailedPreStopHook,
+    Unhealthy,
+    BackOff,
 }
 
 impl Reason {
@@ -37,6 +39,8 @@ impl Reason {
             Reason::PreStopStarted => "PreStopStarted",
             Reason::PreStopFinished => "PreStopFinished",
             Reason::FailedPreStopHook => "FailedPreStopHook",
+            Reason::Unhealthy => "Unhealthy",
+            Reason::BackOff => "BackOff",
         }
     }
 }

@@ -10,6 +10,7 @@ mod control;
 mod duration;
 mod events;
 mod hooks;
+mod probes;
 mod process;
 mod runner;
 mod signals;
@@ -34,11 +35,11 @@ fn main() {
     events::init(inv.log_level, inv.log_format);
     let code = match inv.verb {
         Verb::Help => {
-            print!("{}", cli::HELP);
+            out(cli::HELP);
             0
         }
         Verb::Version => {
-            println!("podinit {}", env!("CARGO_PKG_VERSION"));
+            out(&format!("podinit {}\n", env!("CARGO_PKG_VERSION")));
             0
         }
         Verb::Run(opts) => run(opts),
@@ -50,7 +51,7 @@ fn main() {
 }
 
 fn usage_error(message: &str) -> ! {
-    eprintln!("podinit: {}\n{}", url::redact(message), cli::USAGE);
+    eout(&format!("podinit: {}\n{}\n", url::redact(message), cli::USAGE));
     std::process::exit(EXIT_USAGE);
 }
 
@@ -84,7 +85,7 @@ fn check(named: Option<&Path>) -> i32 {
     };
     match config::load(&path) {
         Ok(file) => {
-            print!("{}", config::plan(&file));
+            out(&config::plan(&file));
             0
         }
         Err(e) => {
@@ -104,20 +105,18 @@ fn pre_stop(named: Option<&Path>) -> i32 {
                 let answer = answer.trim();
                 match answer.split_once(' ').unwrap_or((answer, "")) {
                     ("ok", text) => {
-                        eprintln!("podinit pre-stop: {text}");
+                        eout(&format!("podinit pre-stop: {text}\n"));
                         0
                     }
                     (_, text) => {
-                        eprintln!(
-                            "podinit pre-stop: {}",
-                            if text.is_empty() { "no answer from podinit" } else { text }
-                        );
+                        let text = if text.is_empty() { "no answer from podinit" } else { text };
+                        eout(&format!("podinit pre-stop: {text}\n"));
                         1
                     }
                 }
             }
             Err(e) => {
-                eprintln!("podinit pre-stop: the running podinit did not answer: {e}");
+                eout(&format!("podinit pre-stop: the running podinit did not answer: {e}\n"));
                 1
             }
         };
@@ -158,16 +157,16 @@ fn status(json: bool, ready: bool, live: bool) -> i32 {
     let text = match answer {
         Some(Ok(t)) if t.trim_start().starts_with('{') => t.trim().to_string(),
         Some(Ok(t)) => {
-            eprintln!("podinit status: {}", t.trim());
+            eout(&format!("podinit status: {}\n", t.trim()));
             return 1;
         }
         Some(Err(e)) => {
-            eprintln!("podinit status: the running podinit did not answer: {e}");
+            eout(&format!("podinit status: the running podinit did not answer: {e}\n"));
             return 1;
         }
         None => {
             let tried: Vec<_> = control::candidates().iter().map(|p| p.display().to_string()).collect();
-            eprintln!("podinit status: no running podinit (tried {})", tried.join(", "));
+            eout(&format!("podinit status: no running podinit (tried {})\n", tried.join(", ")));
             return 1;
         }
     };
@@ -175,26 +174,38 @@ fn status(json: bool, ready: bool, live: bool) -> i32 {
     if ready || live {
         let yes = field(if ready { "ready" } else { "live" }) == "true";
         if !json {
-            println!("{}", if yes { "yes" } else { "no" });
+            out(&format!("{}\n", if yes { "yes" } else { "no" }));
         } else {
-            println!("{text}");
+            out(&format!("{text}\n"));
         }
         return i32::from(!yes);
     }
     if json {
-        println!("{text}");
+        out(&format!("{text}\n"));
         return 0;
     }
-    println!("Phase:       {}", field("phase"));
-    println!("Main PID:    {}", field("main_pid"));
-    println!("Started:     {}", field("started_at"));
-    println!("Restarts:    {}", field("restarts"));
-    println!("Ready:       {}", field("ready"));
-    println!("Live:        {}", field("live"));
-    println!("PreStop:     {}", field("pre_stop"));
-    println!("Events:");
+    out(&format!("Phase:       {}\n", field("phase")));
+    out(&format!("Main PID:    {}\n", field("main_pid")));
+    out(&format!("Started:     {}\n", field("started_at")));
+    out(&format!("Restarts:    {}\n", field("restarts")));
+    out(&format!("Ready:       {}\n", field("ready")));
+    out(&format!("Live:        {}\n", field("live")));
+    out(&format!("PreStop:     {}\n", field("pre_stop")));
+    out("Events:\n");
     for e in events::json_strings_after(&text, "\"events\":[") {
-        println!("  {e}");
+        out(&format!("  {e}\n"));
     }
     0
+}
+
+/// Writes to stderr, never panicking.
+fn eout(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// Writes to stdout; a closed pipe (`podinit status | head`) is not an error worth a panic.
+fn out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(text.as_bytes());
 }

@@ -7,9 +7,11 @@
 //! grace deadline) -> Draining (main process gone, leftovers stopped) -> exit.
 
 use crate::cli::RunOptions;
+use crate::config::Restart;
 use crate::config::Spec;
 use crate::events::{self, Reason};
 use crate::hooks::Sequence;
+use crate::probes::{Probes, Verdict};
 use crate::process::{self, ExitStatus};
 use crate::runner::{Id, Runner};
 use crate::signals::{self, SignalFd};
@@ -40,6 +42,9 @@ enum Phase {
     Terminating { grace_deadline: Instant, pre_stop: Option<Sequence>, kill_at: Option<Instant>, hold: bool },
     /// The main process is gone; leftovers got SIGTERM and get SIGKILL at `kill_at`.
     Draining { kill_at: Instant, killed: bool },
+    /// Crash-loop back-off: the main process restarts at `until`; `code` is
+    /// what podinit exits with if stopped meanwhile.
+    BackOff { until: Instant, code: i32 },
 }
 
 pub struct Supervisor {
@@ -58,6 +63,13 @@ pub struct Supervisor {
     control: Option<control::Server>,
     control_rx: mpsc::Receiver<control::Request>,
     started_at: SystemTime,
+    probes: Option<Probes>,
+    /// Restarts of the main process so far, and the next back-off delay.
+    restarts: u32,
+    backoff: Duration,
+    main_started: Instant,
+    /// A stop asked for from outside (SIGTERM, `podinit pre-stop`): no restart follows.
+    for_good: bool,
     phase: Phase,
 }
 
@@ -117,6 +129,11 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         control,
         control_rx,
         started_at: SystemTime::now(),
+        probes: None,
+        restarts: 0,
+        backoff: Duration::ZERO,
+        main_started: Instant::now(),
+        for_good: false,
         phase: Phase::Running { post_start: None },
     };
     let mut steps = InitSteps::new(std::mem::take(&mut sup.spec.init));
@@ -184,7 +201,9 @@ impl Supervisor {
     fn deadline(&self) -> Option<Instant> {
         let phase = match &self.phase {
             Phase::Initializing(steps) => steps.deadline(),
+            Phase::Running { post_start: None } => self.probes.as_ref().and_then(Probes::deadline),
             Phase::Aborting { .. } | Phase::Running { .. } => None,
+            Phase::BackOff { until, .. } => Some(*until),
             Phase::Terminating { kill_at: Some(k), .. } => Some(*k),
             Phase::Terminating { grace_deadline, pre_stop: Some(_), .. } => Some(*grace_deadline),
             Phase::Terminating { .. } => None,
@@ -205,8 +224,13 @@ impl Supervisor {
         let argv: Vec<_> = main.command.iter().map(|a| a.to_string_lossy()).collect();
         events::emit(log::Level::Info, Reason::Started, &format!("main process {pid}: {}", argv.join(" ")));
         self.main_pid = Some(pid);
+        self.main_status = None;
+        self.main_started = Instant::now();
         let hooks: Vec<_> = self.spec.post_start.iter().map(|h| h.action.clone()).collect();
         let post_start = (!hooks.is_empty()).then(|| Sequence::start(hooks, &mut self.runner));
+        if post_start.is_none() {
+            self.probes = Some(Probes::new(&self.spec.probes, self.main_started));
+        }
         self.phase = Phase::Running { post_start };
         Ok(())
     }
@@ -243,7 +267,12 @@ impl Supervisor {
     /// more starts (SPEC behaviour 9); while the main process runs, the stop
     /// sequence begins; a second request during preStop skips the rest of it.
     fn stop_requested(&mut self, sig: i32) {
+        self.for_good = true;
         match &mut self.phase {
+            Phase::BackOff { code, .. } => {
+                log::info!("{} during restart back-off: exiting with the last status", signals::name(sig));
+                self.phase = Phase::Aborting { step: None, code: *code };
+            }
             Phase::Initializing(steps) => {
                 let kill_at = Instant::now() + self.spec.grace;
                 let step = steps.current().filter(|&id| self.runner.stop(id, self.spec.stop_signal, kill_at));
@@ -279,6 +308,9 @@ impl Supervisor {
         let grace_deadline = now + self.spec.grace;
         if let Phase::Running { post_start: Some(hooks) } = &mut self.phase {
             hooks.abort(&mut self.runner, libc::SIGKILL, now);
+        }
+        if let Some(mut probes) = self.probes.take() {
+            probes.stop(&mut self.runner);
         }
         self.pre_stop_started = Some(now);
         if self.spec.pre_stop.is_empty() {
@@ -357,8 +389,12 @@ impl Supervisor {
                         let _ = req.reply.send("fail the main process has already exited".into());
                     }
                     Phase::Terminating { .. } => self.pre_stop_waiters.push(req.reply),
+                    Phase::BackOff { .. } => {
+                        let _ = req.reply.send("ok the main process is waiting to restart: nothing to drain".into());
+                    }
                     Phase::Running { .. } => {
                         log::info!("preStop asked for over the control socket");
+                        self.for_good = true;
                         self.pre_stop_waiters.push(req.reply);
                         self.begin_pre_stop(true);
                     }
@@ -373,7 +409,10 @@ impl Supervisor {
         let (phase, ready) = match &self.phase {
             Phase::Initializing(_) | Phase::Aborting { .. } => ("Pending", false),
             Phase::Running { post_start: Some(_) } => ("Pending", false),
-            Phase::Running { post_start: None } => ("Running", running),
+            Phase::Running { post_start: None } => {
+                ("Running", running && self.probes.as_ref().is_none_or(Probes::ready))
+            }
+            Phase::BackOff { .. } => ("Pending", false),
             Phase::Terminating { .. } => ("Terminating", false),
             Phase::Draining { .. } => match self.main_status {
                 Some(st) if self.opts.reported(st.code()) == 0 => ("Succeeded", false),
@@ -387,9 +426,10 @@ impl Supervisor {
         };
         let events: Vec<String> = events::recent().iter().map(|e| json_string(e)).collect();
         format!(
-            "{{\"phase\":\"{phase}\",\"main_pid\":{},\"started_at\":\"{}\",\"restarts\":0,\"ready\":{ready},\"live\":{running},\"exit_code\":{},\"pre_stop\":{},\"events\":[{}]}}",
+            "{{\"phase\":\"{phase}\",\"main_pid\":{},\"started_at\":\"{}\",\"restarts\":{},\"ready\":{ready},\"live\":{running},\"exit_code\":{},\"pre_stop\":{},\"events\":[{}]}}",
             self.main_pid.map_or("null".into(), |p| p.to_string()),
             events::timestamp(self.started_at),
+            self.restarts,
             self.main_status.map_or("null".into(), |s| s.code().to_string()),
             json_string(&pre_stop),
             events.join(",")
@@ -460,10 +500,25 @@ impl Supervisor {
                 _ => Some(*code),
             };
         }
+        let now = Instant::now();
+        if let Phase::BackOff { until, .. } = self.phase {
+            if now < until {
+                return None;
+            }
+            self.restarts += 1;
+            return self.start_main().err();
+        }
         for (id, outcome) in done {
+            let verdict = self.probes.as_mut().and_then(|p| p.on_done(id, &outcome, now));
+            if let Some(Verdict::Kill(why)) = verdict {
+                log::warn!("{why}");
+                self.begin_pre_stop(false);
+            }
             self.on_hook_done(id, outcome);
         }
-        let now = Instant::now();
+        if let (Phase::Running { post_start: None }, Some(probes)) = (&self.phase, &mut self.probes) {
+            probes.on_time(now, &mut self.runner);
+        }
         if let Phase::Terminating { pre_stop: Some(seq), grace_deadline, .. } = &self.phase {
             if seq.is_done() {
                 self.finish_pre_stop("finished");
@@ -484,7 +539,10 @@ impl Supervisor {
                     "grace period over: sending SIGKILL to every process left",
                 );
                 process::signal_all(libc::SIGKILL, self.main_pid.unwrap_or(0));
-                self.phase = Phase::Draining { kill_at, killed: true };
+                // Stay here until the main process is reaped, so `restart` can still decide.
+                if let Phase::Terminating { kill_at: k, .. } = &mut self.phase {
+                    *k = Some(kill_at + AFTER_KILL);
+                }
             }
         }
         self.after_main(children_left)
@@ -503,13 +561,15 @@ impl Supervisor {
                         &format!("{}: {message}", hook.action.name),
                     );
                     if hook.kill_on_failure {
-                        self.stop_requested(libc::SIGTERM);
+                        // Killed through the normal kill path (L2); `restart` decides what follows.
+                        self.begin_pre_stop(false);
                         return;
                     }
                 }
                 if seq.is_done() {
                     log::info!("postStart finished after {}: the container is running", runner::took(seq.started));
                     self.phase = Phase::Running { post_start: None };
+                    self.probes = Some(Probes::new(&self.spec.probes, Instant::now()));
                 }
             }
             Phase::Terminating { pre_stop: Some(seq), .. } => {
@@ -533,6 +593,10 @@ impl Supervisor {
         let code = self.opts.reported(status.code());
         let now = Instant::now();
         let group = self.main_pid.unwrap_or(0);
+        if matches!(self.phase, Phase::Running { .. } | Phase::Terminating { .. }) && self.restart_wanted(status) {
+            self.back_off(status, code, now);
+            return None;
+        }
         let kill_at = match &mut self.phase {
             Phase::Draining { .. } => None,
             Phase::Running { post_start } => {
@@ -550,7 +614,7 @@ impl Supervisor {
                 }
                 Some(deadline)
             }
-            Phase::Initializing(_) | Phase::Aborting { .. } => None,
+            Phase::Initializing(_) | Phase::Aborting { .. } | Phase::BackOff { .. } => None,
         };
         if let Some(kill_at) = kill_at {
             self.phase = Phase::Draining { kill_at, killed: false };
@@ -588,6 +652,57 @@ impl Supervisor {
         }
         // Processes may have ended between the last reap and the signal.
         (!self.reap()).then_some(code)
+    }
+}
+
+impl Supervisor {
+    /// Whether `restart` asks for another run after `status` (LIFECYCLE L13).
+    fn restart_wanted(&self, status: ExitStatus) -> bool {
+        !self.for_good
+            && match self.spec.restart {
+                Restart::Never => false,
+                Restart::OnFailure => status.code() != 0,
+                Restart::Always => true,
+            }
+    }
+
+    /// Ends this run of the main process and schedules the next one: first
+    /// restart at once, then `initial` doubling to `max`, back to immediate
+    /// after `reset` of stable running.
+    fn back_off(&mut self, status: ExitStatus, code: i32, now: Instant) {
+        match std::mem::replace(&mut self.phase, Phase::Draining { kill_at: now, killed: false }) {
+            Phase::Running { post_start: Some(mut seq) } => seq.abort(&mut self.runner, libc::SIGKILL, now),
+            Phase::Terminating { pre_stop: Some(mut seq), .. } => {
+                seq.abort(&mut self.runner, libc::SIGKILL, now);
+                self.conclude_pre_stop("fail the main process exited during preStop".into());
+            }
+            _ => {}
+        }
+        if let Some(mut probes) = self.probes.take() {
+            probes.stop(&mut self.runner);
+        }
+        if let Some(pid) = self.main_pid.take() {
+            let _ = signals::send(-pid, libc::SIGKILL); // what is left of the old run's group
+        }
+        self.pre_stop_started = None;
+        self.pre_stop_result = None;
+        let b = self.spec.backoff;
+        if now.saturating_duration_since(self.main_started) >= b.reset {
+            self.backoff = Duration::ZERO;
+        }
+        let delay = self.backoff;
+        self.backoff = if delay.is_zero() { b.initial } else { delay.saturating_mul(2).min(b.max) };
+        events::emit(
+            log::Level::Warn,
+            Reason::BackOff,
+            &format!(
+                "main process exited ({}); restart {} in {}",
+                status.describe(),
+                self.restarts + 1,
+                show_left(delay)
+            ),
+        );
+        self.phase = Phase::BackOff { until: now + delay, code };
     }
 }
 

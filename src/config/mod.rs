@@ -28,6 +28,21 @@ pub enum Restart {
     Always,
 }
 
+/// Crash-loop back-off: first restart at once, then `initial`, doubling up
+/// to `max`; back to immediate after `reset` of stable running (LIFECYCLE L13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub reset: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff { initial: Duration::from_secs(10), max: Duration::from_secs(300), reset: Duration::from_secs(600) }
+    }
+}
+
 /// How the main process (and exec actions, which inherit it) is started.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Main {
@@ -76,6 +91,7 @@ pub struct File {
     pub post_start: Vec<Hook>,
     pub pre_stop: Vec<Action>,
     pub probes: Vec<Probe>,
+    pub backoff: Backoff,
 }
 
 /// Everything podinit runs, resolved: command line > environment > file > defaults.
@@ -89,6 +105,7 @@ pub struct Spec {
     pub post_start: Vec<Hook>,
     pub pre_stop: Vec<Action>,
     pub probes: Vec<Probe>,
+    pub backoff: Backoff,
 }
 
 /// Which file to read: the one named, else the default when it exists.
@@ -139,6 +156,7 @@ pub fn resolve(cli: &RunOptions, file: File) -> Result<Spec, String> {
         post_start: file.post_start,
         pre_stop,
         probes: file.probes,
+        backoff: file.backoff,
     })
 }
 
@@ -164,6 +182,15 @@ pub fn plan(file: &File) -> String {
             Some(Restart::Always) => "always",
         }
     ));
+    if file.restart.is_some_and(|r| r != Restart::Never) {
+        let b = file.backoff;
+        line(format!(
+            "  back-off: first restart at once, then {} doubling to {}, reset after {} running",
+            duration::show(b.initial),
+            duration::show(b.max),
+            duration::show(b.reset)
+        ));
+    }
     let m = &file.main;
     line(format!(
         "main: {}",

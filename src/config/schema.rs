@@ -2,7 +2,7 @@
 //! as it is read so that toml attaches the error to its place in the file.
 
 use super::expand::expand;
-use super::{File, Hook, Main, Probe, Restart, Step};
+use super::{Backoff, File, Hook, Main, Probe, Restart, Step};
 use crate::actions::{Action, Eureka, Http, Kind, Section};
 use crate::url::Url;
 use crate::{duration, signals, user};
@@ -166,6 +166,16 @@ struct RawFile {
     pre_stop: Vec<PreStopEntry>,
     #[serde(default)]
     probe: RawProbes,
+    backoff: Option<RawBackoff>,
+}
+
+/// Crash-loop back-off (LIFECYCLE L13), shortened for tests and impatient users.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackoff {
+    initial: Option<Dur>,
+    max: Option<Dur>,
+    reset: Option<Dur>,
 }
 
 impl RawFile {
@@ -174,7 +184,14 @@ impl RawFile {
         let p = self.probe;
         let probes = [p.startup.map(|e| e.0), p.liveness.map(|e| e.0), p.readiness.map(|e| e.0)];
         let probes = probes.into_iter().flatten().collect();
+        let b = self.backoff;
+        let pick = |f: fn(&RawBackoff) -> Option<Dur>, d: u64| {
+            b.as_ref().and_then(f).map(|d| d.0).unwrap_or(Duration::from_secs(d))
+        };
+        let backoff =
+            Backoff { initial: pick(|b| b.initial, 10), max: pick(|b| b.max, 300), reset: pick(|b| b.reset, 600) };
         File {
+            backoff,
             path: None,
             grace_period: self.grace_period.map(|d| d.0),
             stop_signal: self.stop_signal.map(|s| s.0),
