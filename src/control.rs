@@ -174,6 +174,10 @@ fn serve(stream: UnixStream, requests: mpsc::Sender<Request>, wake: Option<UnixS
             let _ = (&stream).write_all(b"fail no request received in time\n");
             return;
         }
+        (Ok(_), "") => {
+            log::debug!("control socket: a client closed without a request");
+            return;
+        }
         (Ok(_), other) => {
             let shown: String = other.chars().take(32).filter(|c| !c.is_control()).collect();
             log::warn!("control socket: unknown request '{shown}'");

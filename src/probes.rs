@@ -121,7 +121,19 @@ impl Probes {
                 log::debug!("{which} probe failed: {message}");
             }
         }
-        match (which, w.record(ok)) {
+        // The startup probe has no start value to flip: it passes on its first
+        // success and fails after `failure_threshold` failures in a row.
+        let change = if which == "startup" {
+            w.record(ok);
+            if ok {
+                Some(true)
+            } else {
+                (w.failures >= w.probe.failure_threshold).then_some(false)
+            }
+        } else {
+            w.record(ok)
+        };
+        match (which, change) {
             ("startup", Some(true)) => {
                 log::info!("startup probe succeeded: liveness and readiness probes start");
                 self.startup = None;

@@ -157,13 +157,18 @@ impl Podinit {
                 return Outcome { code, stdout, stderr, elapsed: start.elapsed() };
             }
             if start.elapsed() > limit {
+                // Kill the namespace's PID 1 too (it holds the output pipes), then unshare.
+                let outer = self.child.id() as i32;
+                let inner = std::fs::read_to_string(format!("/proc/{outer}/task/{outer}/children")).unwrap_or_default();
+                for pid in inner.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+                    // SAFETY: kill has no memory effects.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
                 // SAFETY: kill has no memory effects.
                 unsafe { libc::kill(self.pid, libc::SIGKILL) };
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                let mut stderr = String::new();
-                let _ = self.child.stderr.take().map(|mut e| e.read_to_string(&mut stderr));
-                panic!("podinit still running after {limit:?}; stderr:\n{stderr}");
+                panic!("podinit still running after {limit:?}");
             }
             std::thread::sleep(Duration::from_millis(5));
         }
