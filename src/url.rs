@@ -27,6 +27,9 @@ impl Url {
             }
             _ => return Err(format!("'{shown}': the scheme must be http:// or https://")),
         }
+        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("'{shown}': a URL has no spaces or control characters (write %20)"));
+        }
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(end);
         let (credentials, host) = match authority.rsplit_once('@') {

@@ -4,10 +4,108 @@
 
 use super::{Http, Outcome};
 use crate::url::Url;
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
 
 /// Sends one request; returns the status code or a transport error (credentials masked).
+/// Plain http uses the small client below; https (the `https` feature) uses ureq with rustls.
 pub fn request(
+    method: &str,
+    url: &Url,
+    headers: &[(String, String)],
+    body: &str,
+    limit: Duration,
+) -> Result<u16, String> {
+    #[cfg(feature = "https")]
+    if url.bare.starts_with("https://") {
+        return tls_request(method, url, headers, body, limit);
+    }
+    plain_request(method, url, headers, body, limit).map_err(|e| crate::url::redact(&e))
+}
+
+/// HTTP/1.1 over one TCP connection, `Connection: close`, everything within
+/// `limit`: all podinit needs is the status line.
+fn plain_request(
+    method: &str,
+    url: &Url,
+    headers: &[(String, String)],
+    body: &str,
+    limit: Duration,
+) -> Result<u16, String> {
+    let deadline = Instant::now() + limit;
+    let left = || deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+    let rest = url.bare.strip_prefix("http://").ok_or("only http:// URLs are supported")?;
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    let path = if path.is_empty() {
+        "/".to_string()
+    } else if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && p.chars().all(|c| c.is_ascii_digit()) => {
+            (h.trim_matches(['[', ']']), p.parse::<u16>().map_err(|_| "bad port")?)
+        }
+        _ => (authority.trim_matches(['[', ']']), 80),
+    };
+    let addrs = (host, port).to_socket_addrs().map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let mut last = format!("{host}: no address");
+    let mut stream = None;
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, left()) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = format!("connect {a}: {e}"),
+        }
+    }
+    let mut stream = stream.ok_or(last)?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: podinit/{}\r\nConnection: close\r\nContent-Length: {}\r\n", env!("CARGO_PKG_VERSION"), body.len());
+    if let Some(auth) = url.basic_auth() {
+        req += &format!("Authorization: {auth}\r\n");
+    }
+    for (k, v) in headers {
+        req += &format!("{k}: {v}\r\n");
+    }
+    req += "\r\n";
+    req += body;
+    let io = |e: std::io::Error| {
+        if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+            format!("no answer within {}", crate::duration::show(limit))
+        } else {
+            e.to_string()
+        }
+    };
+    stream.set_write_timeout(Some(left())).map_err(io)?;
+    stream.write_all(req.as_bytes()).map_err(io)?;
+    // The status line: `HTTP/1.1 200 OK`.
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        stream.set_read_timeout(Some(left())).map_err(io)?;
+        match stream.read(&mut byte).map_err(io)? {
+            0 => break,
+            _ => line.push(byte[0]),
+        }
+        if line.len() > 1024 || Instant::now() >= deadline {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&line);
+    let mut parts = text.split_whitespace();
+    match (parts.next(), parts.next().and_then(|c| c.parse::<u16>().ok())) {
+        (Some(v), Some(code)) if v.starts_with("HTTP/1.") && (100..600).contains(&code) => Ok(code),
+        _ if line.is_empty() => Err("the server closed the connection without an answer".into()),
+        _ => Err(format!("not an HTTP answer: {:?}", text.chars().take(40).collect::<String>())),
+    }
+}
+
+#[cfg(feature = "https")]
+fn tls_request(
     method: &str,
     url: &Url,
     headers: &[(String, String)],
@@ -28,10 +126,7 @@ pub fn request(
         req = req.header(k.as_str(), v.as_str());
     }
     let req = req.body(body.as_bytes().to_vec()).map_err(|e| crate::url::redact(&e.to_string()))?;
-    match agent.run(req) {
-        Ok(resp) => Ok(resp.status().as_u16()),
-        Err(e) => Err(crate::url::redact(&e.to_string())),
-    }
+    agent.run(req).map(|r| r.status().as_u16()).map_err(|e| crate::url::redact(&e.to_string()))
 }
 
 pub fn run(h: &Http, limit: Duration) -> Outcome {

@@ -333,6 +333,16 @@ impl RawEntry {
             if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
                 return Err(format!("{s}: http method '{method}' is not a method: write GET, POST, PUT, ..."));
             }
+            let bad_header = h.headers.iter().find(|(k, v)| {
+                k.is_empty()
+                    || !k.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+                    || v.0.contains(['\r', '\n'])
+            });
+            if let Some((k, _)) = bad_header {
+                return Err(format!(
+                    "{s}: http header '{k}': names are letters, digits, '-' and '_'; values hold no line breaks"
+                ));
+            }
             kinds.push(Kind::Http(Http {
                 url: h.url.0,
                 method,
