@@ -6,8 +6,14 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --no-fail-fast --failure-output final
-else
-  cargo test --no-fail-fast
-fi
+run_tests() {
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --no-fail-fast --failure-output final
+  else
+    cargo test --no-fail-fast
+  fi
+}
+run_tests
+# The same suite against the small static build that the Containerfile ships.
+scripts/build-small.sh
+PODINIT_TEST_BINARY="$PWD/target/small/x86_64-unknown-linux-musl/release/podinit" run_tests

@@ -209,9 +209,9 @@ pub fn call(mut stream: UnixStream, ask: Ask) -> io::Result<String> {
         Ask::PreStop => b"pre-stop\n",
         Ask::Status => b"status\n",
     };
-    stream.write_all(line)?;
-    // Read what arrives; a server that refused us may reset the connection
-    // right after its answer, which still counts.
+    // A server that refuses us answers and closes at once: the write may then
+    // fail, and the read end in a reset, while the answer still counts.
+    let wrote = stream.write_all(line);
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -219,9 +219,12 @@ pub fn call(mut stream: UnixStream, ask: Ask) -> io::Result<String> {
             Ok(0) => break,
             Ok(n) => answer.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if answer.is_empty() => return Err(e),
+            Err(e) if answer.is_empty() => return Err(wrote.err().unwrap_or(e)),
             Err(_) => break,
         }
+    }
+    if answer.is_empty() {
+        wrote?;
     }
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }

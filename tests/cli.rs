@@ -6,7 +6,7 @@ use common::*;
 use std::process::Command;
 
 fn podinit(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(PODINIT).args(args).env_remove("PODINIT_LOG").envs(env.iter().copied()).output().unwrap();
+    let out = Command::new(bin()).args(args).env_remove("PODINIT_LOG").envs(env.iter().copied()).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -19,7 +19,7 @@ fn config(dir: &TempDir, text: &str) -> String {
 
 /// Runs a podinit verb as a client against the socket at `sock`.
 fn verb(sock: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(PODINIT).args(args).env("PODINIT_SOCKET", sock).output().unwrap();
+    let out = Command::new(bin()).args(args).env("PODINIT_SOCKET", sock).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -193,7 +193,7 @@ fn a_non_root_peer_is_refused() {
     std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
     let out = Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", PODINIT, "pre-stop"])
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", bin(), "pre-stop"])
         .env("PODINIT_SOCKET", &sock)
         .output()
         .unwrap();

@@ -324,7 +324,7 @@ fn bad_configs_exit_2_naming_file_line_and_key_and_run_nothing() {
     ];
     for (text, line, want) in cases {
         let cfg = config(&dir, text);
-        let out = std::process::Command::new(PODINIT).args(["-c", &cfg, "--", "touch", &marker]).output().unwrap();
+        let out = std::process::Command::new(bin()).args(["-c", &cfg, "--", "touch", &marker]).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{text:?}: {err}");
         assert!(err.contains(&format!("{cfg}{line}")) && err.contains(want), "{text:?}: {err}");
@@ -333,11 +333,11 @@ fn bad_configs_exit_2_naming_file_line_and_key_and_run_nothing() {
     }
     // A config naming no command, with none on the command line.
     let cfg = config(&dir, "grace_period = 5\n");
-    let out = std::process::Command::new(PODINIT).args(["-c", &cfg]).output().unwrap();
+    let out = std::process::Command::new(bin()).args(["-c", &cfg]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no command to run"));
     // A missing file.
-    let out = std::process::Command::new(PODINIT).args(["-c", "/no/such.toml", "true"]).output().unwrap();
+    let out = std::process::Command::new(bin()).args(["-c", "/no/such.toml", "true"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such.toml: cannot read"));
 }
@@ -349,7 +349,7 @@ fn every_example_config_passes_check() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            let out = std::process::Command::new(PODINIT)
+            let out = std::process::Command::new(bin())
                 .args(["check", "-c"])
                 .arg(&path)
                 .env("HOSTNAME", "h1")
@@ -367,7 +367,7 @@ fn every_example_config_passes_check() {
 #[test]
 fn check_prints_the_plan_with_credentials_masked() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/spring-eureka.toml");
-    let out = std::process::Command::new(PODINIT)
+    let out = std::process::Command::new(bin())
         .args(["check", "-c"])
         .arg(&path)
         .env("HOSTNAME", "h1")

@@ -263,7 +263,7 @@ fn idle_podinit_never_wakes_up() {
 fn parent_death_signal_reaches_podinit() {
     let dir = TempDir::new("pdeath");
     // A shell starts podinit in the background and exits after 0.5 s.
-    let script = format!("{PODINIT} -p TERM -- sleep 100 & echo $! > {pid}; sleep 0.5", pid = dir.s("pid"));
+    let script = format!("{bin} -p TERM -- sleep 100 & echo $! > {pid}; sleep 0.5", bin = bin(), pid = dir.s("pid"));
     let status =
         std::process::Command::new("sh").args(["-c", &script]).stderr(std::process::Stdio::null()).status().unwrap();
     assert!(status.success());

@@ -25,7 +25,7 @@ fn start(dir: &TempDir, args: &[&str]) -> Podinit {
 }
 
 fn status_code(dir: &TempDir, flag: &str) -> i32 {
-    Command::new(PODINIT)
+    Command::new(bin())
         .args(["status", flag])
         .env("PODINIT_SOCKET", dir.s("pi.sock"))
         .output()
@@ -36,8 +36,7 @@ fn status_code(dir: &TempDir, flag: &str) -> i32 {
 }
 
 fn status_json(dir: &TempDir) -> serde_json::Value {
-    let out =
-        Command::new(PODINIT).args(["status", "--json"]).env("PODINIT_SOCKET", dir.s("pi.sock")).output().unwrap();
+    let out = Command::new(bin()).args(["status", "--json"]).env("PODINIT_SOCKET", dir.s("pi.sock")).output().unwrap();
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -247,7 +246,7 @@ fn bad_probe_configs_are_refused_at_load() {
     ];
     for (text, want) in cases {
         let cfg = config(&dir, text);
-        let out = Command::new(PODINIT).args(["-c", &cfg, "--", "true"]).output().unwrap();
+        let out = Command::new(bin()).args(["-c", &cfg, "--", "true"]).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{text}: {err}");
         assert!(err.contains(want) && err.contains(&cfg), "{text}: {err}");

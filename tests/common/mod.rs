@@ -8,7 +8,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub const PODINIT: &str = env!("CARGO_BIN_EXE_podinit");
+/// The binary under test: `PODINIT_TEST_BINARY` (e.g. the small static build
+/// of scripts/build-small.sh), else the one cargo built for these tests.
+pub fn bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("PODINIT_TEST_BINARY")
+            .ok()
+            .filter(|b| !b.is_empty())
+            .unwrap_or(env!("CARGO_BIN_EXE_podinit").into())
+    })
+}
 
 /// A scratch directory removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -83,13 +93,13 @@ pub fn run_pid1_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Out
 
 fn unshare(args: &[&str]) -> Command {
     let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--fork", "--mount-proc", PODINIT]).args(args);
+    cmd.args(["--pid", "--fork", "--mount-proc", bin()]).args(args);
     cmd
 }
 
 /// Starts podinit as a plain child of the test (so it is a subreaper, not PID 1).
 pub fn start_child(args: &[&str]) -> Podinit {
-    let mut cmd = Command::new(PODINIT);
+    let mut cmd = Command::new(bin());
     cmd.args(args);
     start(cmd, false)
 }
