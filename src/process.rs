@@ -200,21 +200,13 @@ fn descendants(root: i32) -> io::Result<Vec<i32>> {
 /// it (LIFECYCLE L17, L28). PID 1 is one already.
 pub fn become_subreaper() -> io::Result<()> {
     // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    signals::os_result(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
 }
 
 /// Asks the kernel to send `sig` to podinit when its parent dies (tini `-p`).
 pub fn set_parent_death_signal(sig: i32) -> io::Result<()> {
     // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    signals::os_result(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) })
 }
 
 #[cfg(test)]

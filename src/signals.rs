@@ -193,7 +193,12 @@ pub fn reset_for_exec() {
 /// Sends `sig` to `pid` (a negative pid names a process group, -1 everyone).
 pub fn send(pid: i32, sig: i32) -> io::Result<()> {
     // SAFETY: kill has no memory effects.
-    if unsafe { libc::kill(pid, sig) } == 0 {
+    os_result(unsafe { libc::kill(pid, sig) })
+}
+
+/// A libc return code as a Result: 0 is success, anything else reads errno.
+pub fn os_result(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 {
         Ok(())
     } else {
         Err(io::Error::last_os_error())

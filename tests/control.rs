@@ -11,12 +11,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-fn config(dir: &TempDir, text: &str) -> String {
-    let path = dir.path("podinit.toml");
-    std::fs::write(&path, text).unwrap();
-    path.to_string_lossy().into_owned()
-}
-
 /// Runs a podinit verb as a client against the socket at `sock`.
 fn verb(sock: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(bin()).args(args).env("PODINIT_SOCKET", sock).output().unwrap();
@@ -25,18 +19,6 @@ fn verb(sock: &str, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// podinit as PID 1 with its socket at `dir/pi.sock`.
-fn start(dir: &TempDir, args: &[&str]) -> Podinit {
-    let sock = dir.s("pi.sock");
-    let p = start_pid1_env(args, &[("PODINIT_SOCKET", &sock)]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while UnixStream::connect(&sock).is_err() {
-        assert!(Instant::now() < deadline, "the control socket never appeared");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    p
 }
 
 fn app(dir: &TempDir) -> String {
@@ -61,14 +43,12 @@ fn pre_stop_drains_once_for_every_caller_then_sigterm_stops_at_once() {
     let eureka = Server::start(|_, _| 200);
     let dir = TempDir::new("prestop");
     let sock = dir.s("pi.sock");
-    let cfg = config(
-        &dir,
-        &format!(
+    let cfg = dir.config(&format!(
             "grace_period = \"20s\"\n[[pre_stop]]\neureka = {{ url = \"http://127.0.0.1:{}/eureka\", app = \"svc\", instance = \"i1\" }}\n[[pre_stop]]\nsleep = \"1500ms\"\n",
             eureka.port
         ),
     );
-    let p = start(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir)]);
+    let p = start_pid1_with_socket(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir)]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
     assert_eq!(status(&sock)["phase"], "Running");
 
@@ -109,8 +89,8 @@ fn a_failing_pre_stop_action_gives_exit_1_naming_it() {
     }
     let dir = TempDir::new("prestop-fail");
     let sock = dir.s("pi.sock");
-    let cfg = config(&dir, "[[pre_stop]]\nname = \"deregister\"\nexec = [\"sh\", \"-c\", \"exit 4\"]\n");
-    let p = start(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir)]);
+    let cfg = dir.config("[[pre_stop]]\nname = \"deregister\"\nexec = [\"sh\", \"-c\", \"exit 4\"]\n");
+    let p = start_pid1_with_socket(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir)]);
     let (code, _, err) = verb(&sock, &["pre-stop"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("deregister") && err.contains("exit code 4"), "{err}");
@@ -122,20 +102,19 @@ fn a_failing_pre_stop_action_gives_exit_1_naming_it() {
 fn standalone_pre_stop_runs_the_config_itself() {
     let dir = TempDir::new("standalone");
     let marker = dir.s("ran");
-    let cfg =
-        config(&dir, &format!("[[pre_stop]]\nexec = [\"touch\", \"{marker}\"]\n[[pre_stop]]\nsleep = \"300ms\"\n"));
+    let cfg = dir.config(&format!("[[pre_stop]]\nexec = [\"touch\", \"{marker}\"]\n[[pre_stop]]\nsleep = \"300ms\"\n"));
     let sock = dir.s("nobody-here.sock");
     let started = Instant::now();
     let (code, _, err) = verb(&sock, &["pre-stop", "-c", &cfg]);
     assert_eq!(code, 0, "{err}");
     assert!(dir.path("ran").exists());
     assert!(started.elapsed() >= Duration::from_millis(300));
-    let bad = config(&dir, "[[pre_stop]]\nexec = [\"false\"]\n");
+    let bad = dir.config("[[pre_stop]]\nexec = [\"false\"]\n");
     let (code, _, err) = verb(&sock, &["pre-stop", "-c", &bad]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("FailedPreStopHook"), "{err}");
     // Nothing to run at all is an error, not a silent success.
-    let (code, _, err) = verb(&sock, &["pre-stop", "-c", &config(&dir, "grace_period = 5\n")]);
+    let (code, _, err) = verb(&sock, &["pre-stop", "-c", &dir.config("grace_period = 5\n")]);
     assert_eq!(code, 1);
     assert!(err.contains("nothing to do"), "{err}");
 }
@@ -147,8 +126,8 @@ fn status_shows_each_phase_and_ready_live() {
     }
     let dir = TempDir::new("status");
     let sock = dir.s("pi.sock");
-    let cfg = config(&dir, "[[init]]\nsleep = \"1500ms\"\n[[pre_stop]]\nsleep = \"1s\"\n");
-    let p = start(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir)]);
+    let cfg = dir.config("[[init]]\nsleep = \"1500ms\"\n[[pre_stop]]\nsleep = \"1s\"\n");
+    let p = start_pid1_with_socket(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir)]);
     let s = status(&sock);
     assert_eq!(s["phase"], "Pending", "{s}");
     assert_eq!(s["main_pid"], serde_json::Value::Null);
@@ -184,8 +163,8 @@ fn a_non_root_peer_is_refused() {
     }
     let dir = TempDir::new("peer");
     let sock = dir.s("pi.sock");
-    let cfg = config(&dir, "[[pre_stop]]\nexec = [\"touch\", \"/tmp/never\"]\n");
-    let p = start(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir)]);
+    let cfg = dir.config("[[pre_stop]]\nexec = [\"touch\", \"/tmp/never\"]\n");
+    let p = start_pid1_with_socket(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir)]);
     let mode = std::fs::metadata(&sock).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
     assert_eq!(mode.unwrap(), 0o600, "the socket must be 0600");
     // Open the file mode so only SO_PEERCRED stands between nobody and podinit.
@@ -216,7 +195,7 @@ fn bad_clients_and_paths_never_block_or_crash_podinit() {
     // A stale socket file from an earlier run.
     drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
     assert!(dir.path("pi.sock").exists());
-    let p = start(&dir, &["--", "sh", "-c", &app(&dir)]);
+    let p = start_pid1_with_socket(&dir, &["--", "sh", "-c", &app(&dir)]);
     // A client that connects and never writes, and one that sends garbage.
     let _silent = UnixStream::connect(&sock).unwrap();
     let mut garbage = UnixStream::connect(&sock).unwrap();
@@ -247,7 +226,7 @@ fn pre_stop_after_the_main_process_exited_says_so() {
     let sock = dir.s("pi.sock");
     // The main process exits at once, leaving a child that ignores SIGTERM: podinit drains it.
     let script = format!("sh -c 'trap \"\" TERM; sleep 30' & touch {}; exit 6", dir.s("ready"));
-    let p = start(&dir, &["--grace", "3s", "--", "sh", "-c", &script]);
+    let p = start_pid1_with_socket(&dir, &["--grace", "3s", "--", "sh", "-c", &script]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
     std::thread::sleep(Duration::from_millis(300));
     let (code, _, err) = verb(&sock, &["pre-stop"]);

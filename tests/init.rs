@@ -9,12 +9,6 @@ use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-fn config(dir: &TempDir, text: &str) -> String {
-    let path = dir.path("podinit.toml");
-    std::fs::write(&path, text).unwrap();
-    path.to_string_lossy().into_owned()
-}
-
 #[test]
 fn steps_run_in_order_before_the_main_process() {
     if !can_unshare() {
@@ -22,10 +16,8 @@ fn steps_run_in_order_before_the_main_process() {
     }
     let dir = TempDir::new("order");
     let log = dir.s("log");
-    let cfg = config(
-        &dir,
-        &format!(
-            r#"
+    let cfg = dir.config(&format!(
+        r#"
 [main]
 command = ["sh", "-c", "echo main >> {log}"]
 [[init]]
@@ -37,8 +29,7 @@ sleep = "200ms"
 name = "two"
 exec = ["sh", "-c", "echo two >> {log}"]
 "#
-        ),
-    );
+    ));
     let out = run_pid1(&["-c", &cfg], LIMIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "one\ntwo\nmain\n");
@@ -54,12 +45,9 @@ fn tcp_step_waits_for_a_port_that_opens_later() {
     }
     let dir = TempDir::new("tcp");
     let port = closed_port();
-    let cfg = config(
-        &dir,
-        &format!(
-            "[[init]]\nname = \"wait-for-db\"\ntcp = \"127.0.0.1:{port}\"\ninterval = \"200ms\"\ntimeout = \"20s\"\n"
-        ),
-    );
+    let cfg = dir.config(&format!(
+        "[[init]]\nname = \"wait-for-db\"\ntcp = \"127.0.0.1:{port}\"\ninterval = \"200ms\"\ntimeout = \"20s\"\n"
+    ));
     let start = Instant::now();
     let opener = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(2));
@@ -85,10 +73,10 @@ fn http_step_retries_until_the_endpoint_is_healthy() {
     }
     let server = Server::start(|_, i| if i < 2 { 503 } else { 200 });
     let dir = TempDir::new("http");
-    let cfg = config(
-        &dir,
-        &format!("[[init]]\nhttp = {{ url = \"http://127.0.0.1:{}/health\" }}\ninterval = \"300ms\"\n", server.port),
-    );
+    let cfg = dir.config(&format!(
+        "[[init]]\nhttp = {{ url = \"http://127.0.0.1:{}/health\" }}\ninterval = \"300ms\"\n",
+        server.port
+    ));
     let out = run_pid1(&["-c", &cfg, "--", "true"], LIMIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let reqs = server.requests();
@@ -105,13 +93,13 @@ fn dns_steps_resolve_or_fail_at_their_timeout() {
     }
     let dir = TempDir::new("dns");
     let marker = dir.s("main-ran");
-    let ok = config(&dir, "[[init]]\ndns = \"localhost\"\n");
+    let ok = dir.config("[[init]]\ndns = \"localhost\"\n");
     let out = run_pid1(&["-c", &ok, "--", "touch", &marker], LIMIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(dir.path("main-ran").exists());
     std::fs::remove_file(dir.path("main-ran")).unwrap();
 
-    let bad = config(&dir, "[[init]]\ndns = \"no-such-host.invalid\"\ninterval = \"200ms\"\ntimeout = \"1s\"\n");
+    let bad = dir.config("[[init]]\ndns = \"no-such-host.invalid\"\ninterval = \"200ms\"\ntimeout = \"1s\"\n");
     let out = run_pid1(&["-c", &bad, "--", "touch", &marker], LIMIT);
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains("InitStepFailed") && out.stderr.contains("no-such-host.invalid"), "{}", out.stderr);
@@ -125,9 +113,7 @@ fn failing_exec_step_stops_everything_with_its_code() {
     }
     let dir = TempDir::new("fail");
     let marker = dir.s("ran");
-    let cfg = config(
-        &dir,
-        &format!(
+    let cfg = dir.config(&format!(
             "[[init]]\nname = \"migrate\"\nexec = [\"sh\", \"-c\", \"exit 7\"]\n[[init]]\nexec = [\"touch\", \"{marker}.step2\"]\n"
         ),
     );
@@ -144,9 +130,7 @@ fn exec_step_retries_with_back_off() {
     }
     let dir = TempDir::new("retry");
     let count = dir.s("count");
-    let cfg = config(
-        &dir,
-        &format!(
+    let cfg = dir.config(&format!(
             "[[init]]\nexec = [\"sh\", \"-c\", \"echo x >> {count}; [ $(wc -l < {count}) -ge 3 ]\"]\nretries = 5\ninterval = \"100ms\"\n"
         ),
     );
@@ -164,7 +148,7 @@ fn sigterm_during_a_wait_step_exits_143_promptly() {
     }
     let dir = TempDir::new("term-wait");
     let marker = dir.s("ran");
-    let cfg = config(&dir, &format!("[[init]]\ntcp = \"127.0.0.1:{}\"\ninterval = \"200ms\"\n", closed_port()));
+    let cfg = dir.config(&format!("[[init]]\ntcp = \"127.0.0.1:{}\"\ninterval = \"200ms\"\n", closed_port()));
     let p = start_pid1(&["-c", &cfg, "--", "touch", &marker]);
     std::thread::sleep(Duration::from_millis(800));
     let sent = Instant::now();
@@ -183,9 +167,7 @@ fn sigterm_during_an_exec_step_stops_it_and_starts_nothing() {
     let dir = TempDir::new("term-exec");
     let (marker, got) = (dir.s("ran"), dir.s("step-got-term"));
     let ready = dir.s("ready");
-    let cfg = config(
-        &dir,
-        &format!(
+    let cfg = dir.config(&format!(
             "[[init]]\nexec = [\"sh\", \"-c\", \"trap 'touch {got}; exit 1' TERM; touch {ready}; while :; do sleep 0.05; done\"]\n"
         ),
     );
@@ -207,9 +189,7 @@ fn eureka_action_puts_the_status_override_with_basic_auth() {
     }
     let eureka = Server::start(|_, _| 200);
     let dir = TempDir::new("eureka");
-    let cfg = config(
-        &dir,
-        &format!(
+    let cfg = dir.config(&format!(
             "[[init]]\neureka = {{ url = \"http://admin:s3cret@127.0.0.1:{}/eureka\", app = \"orders-service\", instance = \"h1:orders-service:8016\" }}\n",
             eureka.port
         ),
@@ -232,23 +212,19 @@ fn eureka_reports_404_and_refused_and_falls_over_to_the_next_url() {
     let dir = TempDir::new("eureka-fail");
     // 404: the instance is not registered.
     let missing = Server::start(|_, _| 404);
-    let cfg = config(
-        &dir,
-        &format!(
-            "[[init]]\neureka = {{ url = \"http://127.0.0.1:{}/eureka\", app = \"a\", instance = \"i\" }}\n",
-            missing.port
-        ),
-    );
+    let cfg = dir.config(&format!(
+        "[[init]]\neureka = {{ url = \"http://127.0.0.1:{}/eureka\", app = \"a\", instance = \"i\" }}\n",
+        missing.port
+    ));
     let out = run_pid1(&["-c", &cfg, "--", "true"], LIMIT);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("404 Not Found (instance not registered)"), "{}", out.stderr);
 
     // Refused connection.
     let down = closed_port();
-    let cfg = config(
-        &dir,
-        &format!("[[init]]\neureka = {{ url = \"http://u:pw123@127.0.0.1:{down}/eureka\", app = \"a\", instance = \"i\" }}\n"),
-    );
+    let cfg = dir.config(&format!(
+        "[[init]]\neureka = {{ url = \"http://u:pw123@127.0.0.1:{down}/eureka\", app = \"a\", instance = \"i\" }}\n"
+    ));
     let out = run_pid1(&["-c", &cfg, "--", "true"], LIMIT);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains(&format!("127.0.0.1:{down}")), "{}", out.stderr);
@@ -257,9 +233,7 @@ fn eureka_reports_404_and_refused_and_falls_over_to_the_next_url() {
 
     // The second server answers when the first is down.
     let up = Server::start(|_, _| 200);
-    let cfg = config(
-        &dir,
-        &format!(
+    let cfg = dir.config(&format!(
             "[[init]]\neureka = {{ urls = [\"http://127.0.0.1:{down}/eureka\", \"http://127.0.0.1:{}/eureka/\"], app = \"a\", instance = \"i\" }}\n",
             up.port
         ),
@@ -279,9 +253,7 @@ fn user_drop_gives_the_uid_gid_and_groups_asked_for() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o777)).unwrap();
     let out_file = dir.s("ids");
-    let cfg = config(
-        &dir,
-        &format!(
+    let cfg = dir.config(&format!(
             "[main]\ncommand = [\"sh\", \"-c\", \"grep -E '^(Uid|Gid|Groups):' /proc/self/status > {out_file}; echo HOME=$HOME >> {out_file}\"]\nuser = \"4242:4343\"\n"
         ),
     );
@@ -294,9 +266,7 @@ fn user_drop_gives_the_uid_gid_and_groups_asked_for() {
 
     // A named user gets its passwd gid, its groups and its home.
     let out_file = dir.s("ids-nobody");
-    let cfg = config(
-        &dir,
-        &format!(
+    let cfg = dir.config(&format!(
             "[main]\ncommand = [\"sh\", \"-c\", \"grep -E '^(Uid|Gid|Groups):' /proc/self/status > {out_file}; echo HOME=$HOME >> {out_file}\"]\nuser = \"nobody\"\n"
         ),
     );
@@ -323,7 +293,7 @@ fn bad_configs_exit_2_naming_file_line_and_key_and_run_nothing() {
         ("[[init]]\nhttp = { url = \"http://admin:hunter2@h:1/\", verb = \"GET\" }\n", ":2:", "unknown field `verb`"),
     ];
     for (text, line, want) in cases {
-        let cfg = config(&dir, text);
+        let cfg = dir.config(text);
         let out = std::process::Command::new(bin()).args(["-c", &cfg, "--", "touch", &marker]).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{text:?}: {err}");
@@ -332,7 +302,7 @@ fn bad_configs_exit_2_naming_file_line_and_key_and_run_nothing() {
         assert!(!dir.path("ran").exists(), "{text:?}: the command ran");
     }
     // A config naming no command, with none on the command line.
-    let cfg = config(&dir, "grace_period = 5\n");
+    let cfg = dir.config("grace_period = 5\n");
     let out = std::process::Command::new(bin()).args(["-c", &cfg]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no command to run"));

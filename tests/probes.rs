@@ -7,23 +7,6 @@ use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(40);
 
-fn config(dir: &TempDir, text: &str) -> String {
-    let path = dir.path("podinit.toml");
-    std::fs::write(&path, text).unwrap();
-    path.to_string_lossy().into_owned()
-}
-
-fn start(dir: &TempDir, args: &[&str]) -> Podinit {
-    let sock = dir.s("pi.sock");
-    let p = start_pid1_env(args, &[("PODINIT_SOCKET", &sock)]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(Instant::now() < deadline, "no control socket");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    p
-}
-
 fn status_code(dir: &TempDir, flag: &str) -> i32 {
     Command::new(bin())
         .args(["status", flag])
@@ -60,15 +43,13 @@ fn liveness_failures_restart_the_main_process_and_post_start_runs_again() {
     }
     let dir = TempDir::new("liveness");
     let (sick, log) = (dir.s("sick"), dir.s("post-start.log"));
-    let cfg = config(
-        &dir,
-        &format!(
+    let cfg = dir.config(&format!(
             "restart = \"always\"\n[backoff]\ninitial = \"200ms\"\n\
              [[post_start]]\nexec = [\"sh\", \"-c\", \"echo run >> {log}\"]\n\
              [probe.liveness]\nexec = [\"sh\", \"-c\", \"test ! -e {sick}\"]\nperiod = \"100ms\"\nfailure_threshold = 3\n"
         ),
     );
-    let p = start(&dir, &["-c", &cfg, "--", "sh", "-c", app()]);
+    let p = start_pid1_with_socket(&dir, &["-c", &cfg, "--", "sh", "-c", app()]);
     wait_for_file(&dir.path("post-start.log"), "run", LIMIT);
     let first_pid = status_json(&dir)["main_pid"].as_i64().unwrap();
     std::fs::write(&sick, "").unwrap();
@@ -95,11 +76,10 @@ fn readiness_flips_status_ready_both_ways() {
     }
     let dir = TempDir::new("readiness");
     let ok = dir.s("ok");
-    let cfg = config(
-        &dir,
-        &format!("[probe.readiness]\nexec = [\"test\", \"-e\", \"{ok}\"]\nperiod = \"100ms\"\nfailure_threshold = 2\n"),
-    );
-    let p = start(&dir, &["-c", &cfg, "--", "sh", "-c", app()]);
+    let cfg = dir.config(&format!(
+        "[probe.readiness]\nexec = [\"test\", \"-e\", \"{ok}\"]\nperiod = \"100ms\"\nfailure_threshold = 2\n"
+    ));
+    let p = start_pid1_with_socket(&dir, &["-c", &cfg, "--", "sh", "-c", app()]);
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(status_code(&dir, "--ready"), 1, "ready before the probe passed (L9: readiness starts as failure)");
     assert_eq!(status_code(&dir, "--live"), 0);
@@ -120,14 +100,14 @@ fn startup_probe_gates_liveness() {
     let dir = TempDir::new("startup");
     let started = dir.s("started");
     // Liveness always fails: it must not run (and kill) before startup has passed.
-    let cfg = config(
-        &dir,
-        &format!(
-            "[probe.startup]\nexec = [\"test\", \"-e\", \"{started}\"]\nperiod = \"100ms\"\nfailure_threshold = 100\n\
+    let cfg = dir.config(&format!(
+        "[probe.startup]\nexec = [\"test\", \"-e\", \"{started}\"]\nperiod = \"100ms\"\nfailure_threshold = 100\n\
              [probe.liveness]\nexec = [\"false\"]\nperiod = \"100ms\"\nfailure_threshold = 1\n"
-        ),
+    ));
+    let p = start_pid1_with_socket(
+        &dir,
+        &["-c", &cfg, "--", "sh", "-c", "trap 'exit 9' TERM; while :; do sleep 0.02; done"],
     );
-    let p = start(&dir, &["-c", &cfg, "--", "sh", "-c", "trap 'exit 9' TERM; while :; do sleep 0.02; done"]);
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(status_json(&dir)["phase"], "Running", "liveness ran before startup passed");
     assert_eq!(status_code(&dir, "--ready"), 1, "ready before startup passed");
@@ -143,7 +123,7 @@ fn a_failing_startup_probe_kills_the_container() {
         return;
     }
     let dir = TempDir::new("startup-fail");
-    let cfg = config(&dir, "[probe.startup]\nexec = [\"false\"]\nperiod = \"100ms\"\nfailure_threshold = 3\n");
+    let cfg = dir.config("[probe.startup]\nexec = [\"false\"]\nperiod = \"100ms\"\nfailure_threshold = 3\n");
     let out = run_pid1(&["-c", &cfg, "--", "sh", "-c", "trap 'exit 8' TERM; while :; do sleep 0.02; done"], LIMIT);
     assert_eq!(out.code, 8, "{}", out.stderr);
     assert!(out.stderr.contains("startup probe failed 3 times in a row"), "{}", out.stderr);
@@ -158,11 +138,10 @@ fn thresholds_need_consecutive_failures() {
     let count = dir.s("count");
     // Fails twice, passes once, over and over: never 3 failures in a row.
     let probe = format!("n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}; [ $((n % 3)) -eq 0 ]");
-    let cfg = config(
-        &dir,
-        &format!("[probe.liveness]\nexec = [\"sh\", \"-c\", \"{probe}\"]\nperiod = \"50ms\"\nfailure_threshold = 3\n"),
-    );
-    let p = start(&dir, &["-c", &cfg, "--", "sh", "-c", app()]);
+    let cfg = dir.config(&format!(
+        "[probe.liveness]\nexec = [\"sh\", \"-c\", \"{probe}\"]\nperiod = \"50ms\"\nfailure_threshold = 3\n"
+    ));
+    let p = start_pid1_with_socket(&dir, &["-c", &cfg, "--", "sh", "-c", app()]);
     eventually(Duration::from_secs(10), "20 probe runs", || {
         std::fs::read_to_string(&count).ok().and_then(|c| c.trim().parse::<u32>().ok()).unwrap_or(0) >= 20
     });
@@ -180,10 +159,9 @@ fn back_off_grows_and_caps_and_sigterm_ends_it_at_once() {
     }
     let dir = TempDir::new("backoff");
     let starts = dir.s("starts");
-    let cfg =
-        config(&dir, "restart = \"on-failure\"\n[backoff]\ninitial = \"300ms\"\nmax = \"600ms\"\nreset = \"1m\"\n");
+    let cfg = dir.config("restart = \"on-failure\"\n[backoff]\ninitial = \"300ms\"\nmax = \"600ms\"\nreset = \"1m\"\n");
     let script = format!("date +%s.%N >> {starts}; exit 3");
-    let p = start(&dir, &["-c", &cfg, "--", "sh", "-c", &script]);
+    let p = start_pid1_with_socket(&dir, &["-c", &cfg, "--", "sh", "-c", &script]);
     eventually(Duration::from_secs(15), "5 starts", || {
         std::fs::read_to_string(&starts).unwrap_or_default().lines().count() >= 5
     });
@@ -208,9 +186,7 @@ fn a_hanging_probe_is_killed_at_its_timeout_and_reaped() {
     let dir = TempDir::new("hang");
     let pids = dir.s("pids");
     // Not PID 1 here, so the pids the probe records are the test's own view.
-    let cfg = config(
-        &dir,
-        &format!(
+    let cfg = dir.config(&format!(
             "[probe.liveness]\nexec = [\"sh\", \"-c\", \"echo $$$$ >> {pids}; exec sleep 100\"]\ntimeout = \"200ms\"\nperiod = \"300ms\"\nfailure_threshold = 100\n"
         ),
     );
@@ -245,7 +221,7 @@ fn bad_probe_configs_are_refused_at_load() {
         ("[probe.readiness]\nhttp = { url = \"localhost:8080/health\" }\n", "not a URL"),
     ];
     for (text, want) in cases {
-        let cfg = config(&dir, text);
+        let cfg = dir.config(text);
         let out = Command::new(bin()).args(["-c", &cfg, "--", "true"]).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{text}: {err}");

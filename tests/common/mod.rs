@@ -43,6 +43,12 @@ impl TempDir {
     pub fn s(&self, name: &str) -> String {
         self.path(name).to_string_lossy().into_owned()
     }
+
+    /// Writes `text` as `podinit.toml` here and returns its path.
+    pub fn config(&self, text: &str) -> String {
+        std::fs::write(self.path("podinit.toml"), text).expect("write config");
+        self.s("podinit.toml")
+    }
 }
 
 impl Drop for TempDir {
@@ -89,6 +95,18 @@ pub fn run_pid1_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Out
     let mut cmd = unshare(args);
     cmd.envs(env.iter().copied());
     start(cmd, false).wait(limit)
+}
+
+/// Starts podinit as PID 1 with its control socket at `dir/pi.sock`, once the socket answers.
+pub fn start_pid1_with_socket(dir: &TempDir, args: &[&str]) -> Podinit {
+    let sock = dir.s("pi.sock");
+    let p = start_pid1_env(args, &[("PODINIT_SOCKET", &sock)]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "the control socket never appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    p
 }
 
 fn unshare(args: &[&str]) -> Command {
