@@ -254,6 +254,12 @@ impl Supervisor {
     /// A signal other than SIGCHLD arrived.
     fn on_signal(&mut self, sig: i32, sender: i32) {
         log::debug!("received {} from pid {sender}", signals::name(sig));
+        // SAFETY: getpid has no preconditions.
+        if sender == unsafe { libc::getpid() } {
+            // podinit's own doing, e.g. SIGPIPE from writing to a closed stderr:
+            // never the user's request, and forwarding SIGPIPE would kill the app.
+            return;
+        }
         let initializing = matches!(self.phase, Phase::Initializing(_));
         if sig == libc::SIGTERM || initializing && matches!(sig, libc::SIGINT | libc::SIGQUIT) {
             self.stop_requested(sig);

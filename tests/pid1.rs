@@ -279,3 +279,25 @@ fn parent_death_signal_reaches_podinit() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_closed_stderr_never_hurts_the_main_process() {
+    // podinit's writes to a closed pipe raise SIGPIPE in podinit itself; that
+    // signal must not be forwarded (the main process would die of it).
+    let mut child = std::process::Command::new(bin())
+        .args(["-vv", "--", "sh", "-c", "sleep 0.5; kill -USR1 1 2>/dev/null; sleep 0.3; exit 5"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the reader is gone before podinit writes a line
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "podinit hung");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(5), "the main process's status was lost: {status:?}");
+}
