@@ -98,7 +98,22 @@ fn plain_request(
     let text = String::from_utf8_lossy(&line);
     let mut parts = text.split_whitespace();
     match (parts.next(), parts.next().and_then(|c| c.parse::<u16>().ok())) {
-        (Some(v), Some(code)) if v.starts_with("HTTP/1.") && (100..600).contains(&code) => Ok(code),
+        (Some(v), Some(code)) if v.starts_with("HTTP/1.") && (100..600).contains(&code) => {
+            // Read the headers too (bounded), so the server is not reset mid-answer.
+            let mut tail = Vec::new();
+            while tail != b"\r\n"
+                && !tail.ends_with(b"\r\n\r\n")
+                && !tail.ends_with(b"\n\n")
+                && tail.len() < 8192
+                && Instant::now() < deadline
+            {
+                if stream.set_read_timeout(Some(left())).is_err() || !matches!(stream.read(&mut byte), Ok(1)) {
+                    break;
+                }
+                tail.push(byte[0]);
+            }
+            Ok(code)
+        }
         _ if line.is_empty() => Err("the server closed the connection without an answer".into()),
         _ => Err(format!("not an HTTP answer: {:?}", text.chars().take(40).collect::<String>())),
     }
