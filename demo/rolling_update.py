@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""The rolling-update demonstration: zero failed requests with podinit's preStop.
+
+Everything runs on 127.0.0.1:
+- a Eureka emulator (status override PUT, cancel DELETE, GET of the app's instances);
+- two instances of demo/app.py, registered UP; instance A stays, instance B is the
+  one a rolling update stops. B runs under the init being compared, as PID 1 of a new
+  pid namespace (unshare --pid --fork --mount-proc);
+- a client that behaves like a Ribbon / Spring Cloud LoadBalancer client: it
+  refreshes the registry every second, keeps the UP instances, and sends requests
+  round-robin to them at a steady rate.
+
+B is stopped with SIGTERM, as `docker stop` or the kubelet would. Under tini the app
+cancels its registration and exits at once, but the client's cache still lists B for
+up to a second: those requests fail. Under podinit, preStop first marks B
+OUT_OF_SERVICE and drains for 2 s (longer than the client's refresh), and only then
+does the app hear SIGTERM: no request fails.
+
+Usage (as root): demo/rolling_update.py [--init podinit|tini|both] [--podinit PATH] [--json]
+"""
+import argparse
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import http.client
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RATE = 100          # requests per second, all workers together
+LOAD_BEFORE = 2.0   # seconds of load before the stop
+LOAD_AFTER = 2.0    # seconds of load after B is gone
+REFRESH = 1.0       # the client's registry refresh period
+
+
+class Registry:
+    """The Eureka emulator's state: instance id -> {port, status}."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.instances = {}
+        self.puts = []
+
+
+def eureka_server(registry):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _parts(self):
+            url = urllib.parse.urlparse(self.path)
+            return url, [p for p in url.path.split("/") if p]
+
+        def do_GET(self):
+            url, parts = self._parts()
+            if parts[:3] != ["eureka", "apps", "DEMO"]:
+                return self._answer(404)
+            with registry.lock:
+                body = json.dumps([{"id": i, **v} for i, v in registry.instances.items()]).encode()
+            self._answer(200, body)
+
+        def do_PUT(self):
+            url, parts = self._parts()
+            # /eureka/apps/DEMO/{id}/status?value=OUT_OF_SERVICE
+            if len(parts) != 5 or parts[:3] != ["eureka", "apps", "DEMO"] or parts[4] != "status":
+                return self._answer(404)
+            value = urllib.parse.parse_qs(url.query).get("value", [""])[0]
+            with registry.lock:
+                registry.puts.append((parts[3], value, time.monotonic()))
+                if parts[3] not in registry.instances:
+                    return self._answer(404)
+                registry.instances[parts[3]]["status"] = value
+            self._answer(200)
+
+        def do_DELETE(self):
+            url, parts = self._parts()
+            with registry.lock:
+                found = len(parts) == 4 and registry.instances.pop(parts[3], None) is not None
+            self._answer(200 if found else 404)
+
+        def _answer(self, code, body=b""):
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_answering(port, limit=10.0):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/")
+            if c.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"instance on port {port} never answered")
+
+
+class Client:
+    """A load-balancing client with a registry cache refreshed every REFRESH seconds."""
+
+    def __init__(self, eureka_port):
+        self.eureka_port = eureka_port
+        self.up = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.failures = 0
+        self.refresh()
+
+    def refresh(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.eureka_port, timeout=2)
+        c.request("GET", "/eureka/apps/DEMO")
+        instances = json.loads(c.getresponse().read())
+        self.up = [i["port"] for i in instances if i["status"] == "UP"]
+
+    def refresher(self):
+        while not self.stop.wait(REFRESH):
+            try:
+                self.refresh()
+            except OSError:
+                pass
+
+    def worker(self, index, workers):
+        n = 0
+        interval = workers / RATE
+        next_at = time.monotonic() + index * interval / workers
+        while not self.stop.is_set():
+            up = self.up
+            if up:
+                port = up[(n + index) % len(up)]
+                n += 1
+                ok = False
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    c.request("GET", "/")
+                    ok = c.getresponse().status == 200
+                    c.close()
+                except OSError:
+                    ok = False
+                with self.lock:
+                    self.requests += 1
+                    self.failures += 0 if ok else 1
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def start(self, workers=4):
+        self.threads = [threading.Thread(target=self.refresher, daemon=True)]
+        self.threads += [threading.Thread(target=self.worker, args=(i, workers), daemon=True) for i in range(workers)]
+        for t in self.threads:
+            t.start()
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=5)
+
+
+def run(init, podinit, workdir):
+    registry = Registry()
+    eureka = eureka_server(registry)
+    eureka_url = f"http://127.0.0.1:{eureka.server_port}/eureka"
+    port_a, port_b = free_port(), free_port()
+    with registry.lock:
+        registry.instances = {"a": {"port": port_a, "status": "UP"}, "b": {"port": port_b, "status": "UP"}}
+    app = [sys.executable, os.path.join(HERE, "app.py")]
+    procs = []
+    try:
+        a = subprocess.Popen(app + [str(port_a), eureka_url, "a"], stdout=subprocess.DEVNULL, start_new_session=True)
+        procs.append(a)
+        if init == "podinit":
+            config = os.path.join(workdir, "podinit.toml")
+            with open(config, "w") as f:
+                f.write(
+                    'grace_period = "10s"\n'
+                    f'[[pre_stop]]\neureka = {{ url = "{eureka_url}", app = "demo", instance = "b" }}\ntimeout = "2s"\n'
+                    '[[pre_stop]]\nsleep = "2s"\n'
+                )
+            init_cmd = [podinit, "-c", config, "--"]
+            env = dict(os.environ, PODINIT_SOCKET=os.path.join(workdir, "podinit.sock"))
+        else:
+            tini = shutil.which("tini") or "/usr/bin/tini"
+            init_cmd = [tini, "--"]
+            env = dict(os.environ)
+        b = subprocess.Popen(
+            ["unshare", "--pid", "--fork", "--mount-proc"] + init_cmd + app + [str(port_b), eureka_url, "b"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+        procs.append(b)
+        wait_answering(port_a)
+        wait_answering(port_b)
+        client = Client(eureka.server_port)
+        client.start()
+        time.sleep(LOAD_BEFORE)
+        with open(f"/proc/{b.pid}/task/{b.pid}/children") as f:
+            pid1 = int(f.read().split()[0])
+        stopped_at = time.monotonic()
+        os.kill(pid1, signal.SIGTERM)
+        code = b.wait(timeout=30)
+        stop_took = time.monotonic() - stopped_at
+        time.sleep(LOAD_AFTER)
+        client.finish()
+        stderr = b.stderr.read().decode(errors="replace")
+        return {
+            "init": init,
+            "requests": client.requests,
+            "failures": client.failures,
+            "exit_code": code,
+            "stop_seconds": round(stop_took, 2),
+            "out_of_service_puts": sum(1 for p in registry.puts if p[1] == "OUT_OF_SERVICE"),
+            "init_log": stderr.strip().splitlines()[-6:],
+        }
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.wait()
+        eureka.shutdown()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--init", choices=["podinit", "tini", "both"], default="both")
+    ap.add_argument("--podinit", default=os.path.join(ROOT, "target", "debug", "podinit"))
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    if args.init in ("podinit", "both") and not os.path.exists(args.podinit):
+        subprocess.run(["cargo", "build", "--quiet"], cwd=ROOT, check=True)
+    inits = ["podinit", "tini"] if args.init == "both" else [args.init]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="podinit-rolling-") as workdir:
+        for init in inits:
+            if init == "tini" and not (shutil.which("tini") or os.path.exists("/usr/bin/tini")):
+                results.append({"init": "tini", "skipped": "tini is not installed (apt-get install tini)"})
+                continue
+            results.append(run(init, args.podinit, workdir))
+    if args.json:
+        print(json.dumps(results))
+        return
+    print(f"{'init':8} {'requests':>9} {'failed':>7} {'exit':>5} {'stop took':>10}")
+    for r in results:
+        if "skipped" in r:
+            print(f"{r['init']:8} skipped: {r['skipped']}")
+        else:
+            print(f"{r['init']:8} {r['requests']:9} {r['failures']:7} {r['exit_code']:5} {r['stop_seconds']:9.2f}s")
+
+
+if __name__ == "__main__":
+    main()
