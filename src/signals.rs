@@ -148,18 +148,22 @@ impl SignalFd {
     }
 
     /// Reads every pending signal: the signal number and the sending pid
-    /// (0 when the kernel sent it).
+    /// (0 when the kernel sent it). One read takes up to 16 at once, so a
+    /// single signal costs one read and no trailing EAGAIN.
     pub fn drain(&self, out: &mut Vec<(i32, i32)>) {
         const SIZE: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+        const BATCH: usize = 16;
         loop {
             // SAFETY: signalfd_siginfo is plain data; zeroed is a valid value.
-            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-            // SAFETY: reading at most SIZE bytes into info.
-            let n = unsafe { libc::read(self.fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), SIZE) };
-            if n != SIZE as isize {
-                return; // EAGAIN: nothing more pending (EINTR cannot happen: all handled signals are blocked)
+            let mut infos: [libc::signalfd_siginfo; BATCH] = unsafe { std::mem::zeroed() };
+            // SAFETY: reading at most the array's size into it.
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), infos.as_mut_ptr().cast(), SIZE * BATCH) };
+            // EAGAIN (n < 0): nothing pending (EINTR cannot happen: all handled signals are blocked).
+            let got = usize::try_from(n).unwrap_or(0) / SIZE;
+            out.extend(infos[..got].iter().map(|i| (i.ssi_signo as i32, i.ssi_pid as i32)));
+            if got < BATCH {
+                return;
             }
-            out.push((info.ssi_signo as i32, info.ssi_pid as i32));
         }
     }
 }

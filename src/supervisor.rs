@@ -48,6 +48,8 @@ enum Phase {
 }
 
 pub struct Supervisor {
+    /// podinit's own pid: signals it sent itself are never forwarded.
+    own_pid: i32,
     opts: RunOptions,
     spec: Spec,
     signals: SignalFd,
@@ -122,6 +124,8 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         runner,
         workdir,
         main_pid: None,
+        // SAFETY: getpid has no preconditions.
+        own_pid: unsafe { libc::getpid() },
         main_status: None,
         pre_stop_started: None,
         pre_stop_result: None,
@@ -153,8 +157,10 @@ impl Supervisor {
     fn run_loop(&mut self) -> i32 {
         let mut pending = Vec::new();
         loop {
-            self.wait();
-            self.signals.drain(&mut pending);
+            let [signalled, woken, knocked] = self.wait();
+            if signalled {
+                self.signals.drain(&mut pending);
+            }
             let mut reap = false;
             for (sig, sender) in pending.drain(..) {
                 if sig == libc::SIGCHLD {
@@ -163,8 +169,10 @@ impl Supervisor {
                     self.on_signal(sig, sender);
                 }
             }
-            self.runner.on_wake();
-            if let Some(c) = &self.control {
+            if woken {
+                self.runner.on_wake();
+            }
+            if let (true, Some(c)) = (knocked, &self.control) {
                 c.accept();
             }
             while let Ok(req) = self.control_rx.try_recv() {
@@ -178,8 +186,9 @@ impl Supervisor {
         }
     }
 
-    /// Blocks until a signal arrives, a worker finishes, or the nearest deadline passes.
-    fn wait(&self) {
+    /// Blocks until a signal arrives, a worker finishes, a client connects, or
+    /// the nearest deadline passes; returns which of the first three are ready.
+    fn wait(&self) -> [bool; 3] {
         let timeout_ms = match self.deadline() {
             None => -1,
             Some(at) => {
@@ -196,6 +205,7 @@ impl Supervisor {
         ];
         // SAFETY: fds is a valid array of pollfds. EINTR only returns early.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        fds.map(|p| p.revents != 0)
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -254,8 +264,7 @@ impl Supervisor {
     /// A signal other than SIGCHLD arrived.
     fn on_signal(&mut self, sig: i32, sender: i32) {
         log::debug!("received {} from pid {sender}", signals::name(sig));
-        // SAFETY: getpid has no preconditions.
-        if sender == unsafe { libc::getpid() } {
+        if sender == self.own_pid {
             // podinit's own doing, e.g. SIGPIPE from writing to a closed stderr:
             // never the user's request, and forwarding SIGPIPE would kill the app.
             return;
