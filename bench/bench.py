@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""podinit against tini, tini-static, dumb-init and catatonit, in one run on one machine.
+
+Run through bench/run.sh, which installs the peers and builds podinit first. Every
+figure is measured here, now; ratios are to tini-static measured in the same run.
+Writes bench/RESULTS.md (the table the README quotes) and bench/out/raw.json.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "bench", "out")
+HELPERS = os.path.join(OUT, "helpers")
+SMALL = os.path.join(ROOT, "target/small/x86_64-unknown-linux-musl/release/podinit")
+PLAIN = os.path.join(ROOT, "target/x86_64-unknown-linux-musl/release/podinit")
+
+# name -> argv before the main command. podinit is the shipped build (scripts/build-small.sh).
+INITS = {
+    "podinit": [SMALL, "--"],
+    "tini-static": ["/usr/bin/tini-static", "--"],
+    "tini": ["/usr/bin/tini", "--"],
+    "dumb-init": ["/usr/bin/dumb-init", "--"],
+    "catatonit": ["/usr/bin/catatonit", "--"],
+}
+BASE = "tini-static"
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def start_pid1(argv, **kw):
+    """Starts argv as PID 1 of a new pid namespace; returns (unshare Popen, init's host pid)."""
+    p = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", *argv], stderr=subprocess.DEVNULL, **kw)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                kids = f.read().split()
+            if kids:
+                return p, int(kids[0])
+        except OSError:
+            pass
+        time.sleep(0.005)
+    p.kill()
+    raise RuntimeError(f"{argv[0]} did not start under unshare")
+
+
+def stop(p, pid):
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+    p.wait(timeout=30)
+
+
+def proc_field(pid, name):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    raise KeyError(name)
+
+
+def pct(values, q):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def measure_size():
+    sizes = {name: os.path.getsize(argv[0]) for name, argv in INITS.items()}
+    sizes["podinit (plain static build)"] = os.path.getsize(PLAIN)
+    return sizes
+
+
+def measure_startup(runs):
+    """`INIT -- true`, wall time, hyperfine without a shell; medians in ms."""
+    path = os.path.join(OUT, "hyperfine.json")
+    cmds = [" ".join([*argv, "/bin/true"]) for argv in INITS.values()]
+    subprocess.run(
+        ["hyperfine", "-N", "--warmup", "30", "--runs", str(runs), "--export-json", path, "--style", "none", *cmds],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    with open(path) as f:
+        results = json.load(f)["results"]
+    return {name: statistics.median(r["times"]) * 1000 for name, r in zip(INITS, results)}
+
+
+def full_config(tmp):
+    """Every section podinit has, none of which needs the network until stop."""
+    path = os.path.join(tmp, "full.toml")
+    with open(path, "w") as f:
+        f.write(
+            f"""grace_period = "30s"
+restart = "on-failure"
+[main]
+command = ["sleep", "1000"]
+env = {{ APP_MODE = "bench" }}
+[[init]]
+name = "prepare"
+exec = ["true"]
+[[post_start]]
+name = "announce"
+exec = ["true"]
+[[pre_stop]]
+name = "out-of-service"
+eureka = {{ url = "http://admin:secret@127.0.0.1:1/eureka", app = "bench", instance = "bench-1" }}
+timeout = "2s"
+[[pre_stop]]
+name = "drain"
+sleep = "5s"
+[probe.liveness]
+exec = ["true"]
+period = "10s"
+[probe.readiness]
+tcp = "127.0.0.1:1"
+period = "10s"
+"""
+        )
+    return path
+
+
+def measure_idle(tmp, seconds):
+    """VmRSS while supervising `sleep`, and context switches over `seconds` of idling."""
+    procs = {name: start_pid1([*argv, "sleep", "1000"]) for name, argv in INITS.items()}
+    procs["podinit, full config"] = start_pid1([SMALL, "-c", full_config(tmp)])
+    time.sleep(2)
+    fields = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+    before = {n: sum(proc_field(pid, f) for f in fields) for n, (_, pid) in procs.items()}
+    time.sleep(seconds)
+    result = {}
+    for n, (p, pid) in procs.items():
+        after = sum(proc_field(pid, f) for f in fields)
+        result[n] = {"rss_kib": proc_field(pid, "VmRSS"), "wakeups": after - before[n]}
+        stop(p, pid)
+    return result
+
+
+def measure_forwarding(tmp, signals, rounds):
+    """SIGTERM to the init -> arrival in the main process (sigwaitinfo), in µs."""
+    lat = {name: [] for name in INITS}
+    for r in range(rounds):
+        for name, argv in INITS.items():
+            fifo = os.path.join(tmp, f"lat-{name}-{r}")
+            os.mkfifo(fifo)
+            p, pid = start_pid1([*argv, HELPERS, "waitsig", fifo])
+            out = subprocess.run(
+                [HELPERS, "siglat", str(pid), fifo, str(signals + 100)], capture_output=True, text=True, timeout=60
+            )
+            stop(p, pid)
+            if out.returncode != 0:
+                raise RuntimeError(f"siglat under {name}: {out.stderr.strip()}")
+            lat[name].append([int(x) / 1000 for x in out.stdout.split()[100:]])  # 100 warm-up signals
+    return {
+        name: {
+            "p50_us": statistics.median(pct(r, 0.5) for r in rs),
+            "p99_us": statistics.median(pct(r, 0.99) for r in rs),
+        }
+        for name, rs in lat.items()
+    }
+
+
+def measure_reaping(tmp, orphans, rounds):
+    """A main process that makes `orphans` short-lived orphans for PID 1."""
+    runs = {name: [] for name in INITS}
+    for r in range(rounds):
+        for name, argv in INITS.items():
+            out = os.path.join(tmp, f"reap-{name}-{r}")
+            p, pid = start_pid1([*argv, HELPERS, "orphans", str(orphans), out])
+            if p.wait(timeout=300) != 0:
+                raise RuntimeError(f"the orphan maker under {name} failed")
+            with open(out) as f:
+                ns, peak = f.read().split()
+            runs[name].append((int(ns) / 1e6, int(peak)))
+    return {
+        name: {"ms": statistics.median(x[0] for x in rs), "peak": statistics.median(x[1] for x in rs)}
+        for name, rs in runs.items()
+    }
+
+
+def read_u64(fd):
+    data = b""
+    while len(data) < 8:
+        chunk = os.read(fd, 8 - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return int.from_bytes(data, sys.byteorder)
+
+
+def measure_stop_precision(tmp, rounds):
+    """podinit only (the peers have no preStop and no grace deadline of their own)."""
+    after_pre_stop, after_grace = [], []
+    for r in range(rounds):
+        stamp = os.path.join(tmp, f"stamp-{r}")
+        cfg = os.path.join(tmp, f"stop-{r}.toml")
+        with open(cfg, "w") as f:
+            f.write(f'[[pre_stop]]\nsleep = "100ms"\n[[pre_stop]]\nexec = ["{HELPERS}", "stamp", "{stamp}"]\n')
+        fifo = os.path.join(tmp, f"stop-{r}")
+        os.mkfifo(fifo)
+        p, pid = start_pid1([SMALL, "-c", cfg, "--", HELPERS, "waitsig", fifo])
+        fd = os.open(fifo, os.O_RDONLY)
+        read_u64(fd)
+        os.kill(pid, 15)
+        arrived = read_u64(fd)
+        os.close(fd)
+        stop(p, pid)
+        with open(stamp) as f:
+            after_pre_stop.append((arrived - int(f.read())) / 1e6)
+    grace = 1.0
+    for r in range(rounds // 2):
+        fifo = os.path.join(tmp, f"grace-{r}")
+        os.mkfifo(fifo)
+        p, pid = start_pid1([SMALL, "--grace", "1s", "--", HELPERS, "ignore", fifo])
+        fd = os.open(fifo, os.O_RDONLY)
+        read_u64(fd)
+        sent = time.monotonic_ns()
+        os.kill(pid, 15)
+        while os.read(fd, 64):
+            pass
+        died = time.monotonic_ns()
+        os.close(fd)
+        p.wait(timeout=30)
+        after_grace.append((died - sent) / 1e6 - grace * 1000)
+    return {
+        "stop_after_pre_stop_ms": {"p50": statistics.median(after_pre_stop), "max": max(after_pre_stop)},
+        "kill_after_grace_ms": {"p50": statistics.median(after_grace), "max": max(after_grace)},
+    }
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}"
+
+
+def ratio(v, base):
+    return f"{v / base:.2f}x" if base else "-"
+
+
+def report(r):
+    s, st, idle, fw, rp, sp = r["size"], r["startup_ms"], r["idle"], r["forwarding"], r["reaping"], r["stop"]
+    names = list(INITS)
+    rows = [
+        ("binary size (bytes)", lambda n: f"{s[n]:,}", lambda n: ratio(s[n], s[BASE])),
+        ("`INIT -- true` (ms, median)", lambda n: f"{st[n]:.3f}", lambda n: ratio(st[n], st[BASE])),
+        ("VmRSS supervising `sleep` (KiB)", lambda n: f"{idle[n]['rss_kib']:,}",
+         lambda n: ratio(idle[n]["rss_kib"], idle[BASE]["rss_kib"])),
+        (f"wake-ups in {r['idle_seconds']} s idle", lambda n: str(idle[n]["wakeups"]), lambda n: ""),
+        ("SIGTERM forwarding p50 (µs)", lambda n: f"{fw[n]['p50_us']:.1f}",
+         lambda n: ratio(fw[n]["p50_us"], fw[BASE]["p50_us"])),
+        ("SIGTERM forwarding p99 (µs)", lambda n: f"{fw[n]['p99_us']:.1f}",
+         lambda n: ratio(fw[n]["p99_us"], fw[BASE]["p99_us"])),
+        (f"reap {r['orphans']:,} orphans (ms)", lambda n: f"{rp[n]['ms']:.0f}",
+         lambda n: ratio(rp[n]["ms"], rp[BASE]["ms"])),
+        ("peak unreaped orphans", lambda n: f"{rp[n]['peak']:.0f}", lambda n: ""),
+    ]
+    lines = [
+        "# podinit benchmarks",
+        "",
+        f"Measured {r['date']} on {r['machine']} by `bench/run.sh` (one command; it installs the",
+        "peers from Debian, builds podinit, and writes this file and `bench/out/raw.json`).",
+        f"podinit is the shipped static build ({os.path.relpath(SMALL, ROOT)}); ratios are to",
+        "tini-static measured in the same run (below 1 is better for podinit).",
+        "",
+        "| measure | " + " | ".join(names) + " |",
+        "| --- | " + " | ".join("---:" for _ in names) + " |",
+    ]
+    for label, val, rat in rows:
+        cells = [val(n) + (f" ({rat(n)})" if rat(n) and n != BASE else "") for n in names]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    plain = s["podinit (plain static build)"]
+    full = idle["podinit, full config"]
+    lines += [
+        "",
+        f"- podinit's plain `cargo build --release --target x86_64-unknown-linux-musl`: {plain:,} bytes;",
+        "  the shipped build (scripts/build-small.sh, std rebuilt with panic=immediate-abort) is the one above.",
+        f"- podinit with a full config (init step, postStart, preStop Eureka + drain, two probes every 10 s):",
+        f"  VmRSS {full['rss_kib']:,} KiB, {full['wakeups']} wake-ups in {r['idle_seconds']} s (its probes ran).",
+        f"- Stop precision (podinit only; the peers have neither preStop nor a grace deadline):",
+        f"  stop signal after the last preStop action ended: p50 {sp['stop_after_pre_stop_ms']['p50']:.2f} ms,"
+        f" max {sp['stop_after_pre_stop_ms']['max']:.2f} ms (goal 5 ms);",
+        f"  SIGKILL after the grace deadline: p50 {sp['kill_after_grace_ms']['p50']:.2f} ms,"
+        f" max {sp['kill_after_grace_ms']['max']:.2f} ms (goal 20 ms).",
+        f"- Forwarding: {r['signals']:,} signals per run after 100 warm-up, {r['rounds']} runs, median of the runs'"
+        " percentiles; each signal is sent when the last one has arrived (sigwaitinfo in the main process).",
+        f"- Reaping: the main process double-forks {r['orphans']:,} times, each grandchild exits at once as an"
+        " orphan of PID 1; time until PID 1 has no child but the main process, and the most orphans"
+        f" seen waiting (children of PID 1, sampled every 64 forks); median of {r['rounds']} runs.",
+        "- Every init runs as PID 1 of its own pid namespace (`unshare --pid --fork --mount-proc`),"
+        " except for `INIT -- true` (hyperfine -N, as a plain process).",
+        "",
+        "## Goals",
+        "",
+    ]
+    goals = [
+        ("size <= 700 KiB", s["podinit"] <= 700 * 1024),
+        ("start-up <= 1.05x tini-static", st["podinit"] <= 1.05 * st[BASE]),
+        ("VmRSS <= tini-static", idle["podinit"]["rss_kib"] <= idle[BASE]["rss_kib"]),
+        ("VmRSS with a full config <= tini-static", full["rss_kib"] <= idle[BASE]["rss_kib"]),
+        ("0 idle wake-ups", idle["podinit"]["wakeups"] == 0),
+        ("forwarding p50 <= tini's", fw["podinit"]["p50_us"] <= fw["tini"]["p50_us"]),
+        ("forwarding p99 <= tini's", fw["podinit"]["p99_us"] <= fw["tini"]["p99_us"]),
+        ("reaping time <= tini's", rp["podinit"]["ms"] <= rp["tini"]["ms"]),
+        ("peak unreaped orphans <= tini's", rp["podinit"]["peak"] <= rp["tini"]["peak"]),
+        ("stop signal within 5 ms of preStop's end", sp["stop_after_pre_stop_ms"]["max"] <= 5),
+        ("SIGKILL within 20 ms of the grace deadline", sp["kill_after_grace_ms"]["max"] <= 20),
+    ]
+    lines += [f"- {'met' if ok else 'MISSED'}: {goal}" for goal, ok in goals]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--signals", type=int, default=1000)
+    ap.add_argument("--orphans", type=int, default=10000)
+    ap.add_argument("--idle-seconds", type=int, default=10)
+    ap.add_argument("--startup-runs", type=int, default=500)
+    args = ap.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    r = {
+        "date": datetime.date.today().isoformat(),
+        "machine": machine(),
+        "rounds": args.rounds,
+        "signals": args.signals,
+        "orphans": args.orphans,
+        "idle_seconds": args.idle_seconds,
+    }
+    with tempfile.TemporaryDirectory(prefix="podinit-bench-") as tmp:
+        log("sizes")
+        r["size"] = measure_size()
+        log("start-up (hyperfine)")
+        r["startup_ms"] = measure_startup(args.startup_runs)
+        log(f"memory and {args.idle_seconds} s of idling")
+        r["idle"] = measure_idle(tmp, args.idle_seconds)
+        log("signal forwarding latency")
+        r["forwarding"] = measure_forwarding(tmp, args.signals, args.rounds)
+        log(f"reaping {args.orphans} orphans")
+        r["reaping"] = measure_reaping(tmp, args.orphans, args.rounds)
+        log("stop precision")
+        r["stop"] = measure_stop_precision(tmp, 20)
+    with open(os.path.join(OUT, "raw.json"), "w") as f:
+        json.dump(r, f, indent=1)
+    text = report(r)
+    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
