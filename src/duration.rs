@@ -2,8 +2,21 @@
 
 use std::time::Duration;
 
+/// The longest duration accepted: 100 years, beyond any real wait, and short
+/// enough that a deadline `Instant::now() + d` can never overflow (which
+/// panicked: `--grace 18446744073709551615` brought PID 1 down).
+pub const MAX: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Parses a duration; the error says what is expected.
 pub fn parse(text: &str) -> Result<Duration, String> {
+    let d = parse_unbounded(text)?;
+    if d > MAX {
+        return Err(format!("'{text}' is too long: at most {} (100 years)", show(MAX)));
+    }
+    Ok(d)
+}
+
+fn parse_unbounded(text: &str) -> Result<Duration, String> {
     let bad =
         || format!("'{text}' is not a duration: write seconds like 30, or units like \"30s\", \"1m30s\", \"500ms\"");
     let t = text.trim();
@@ -75,6 +88,11 @@ mod tests {
         for bad in ["", "s", "-1", "1.5s", "10x", "m5", "99999999999999999999h", "1 m"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+        // Anything past MAX would overflow a deadline.
+        for huge in ["18446744073709551615", "9223372036854775807", "876001h", "3153600001s"] {
+            assert!(parse(huge).unwrap_err().contains("too long"), "{huge}");
+        }
+        assert_eq!(parse("876000h"), Ok(MAX));
     }
 
     #[test]

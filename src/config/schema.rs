@@ -92,12 +92,11 @@ impl<'de> Deserialize<'de> for Dur {
                 f.write_str("a duration: seconds like 30, or a string like \"30s\", \"1m30s\", \"500ms\"")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
-                u64::try_from(v)
-                    .map(|s| Dur(Duration::from_secs(s)))
-                    .map_err(|_| E::custom("a duration cannot be negative"))
+                let secs = u64::try_from(v).map_err(|_| E::custom("a duration cannot be negative"))?;
+                self.visit_u64(secs)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
-                Ok(Dur(Duration::from_secs(v)))
+                duration::parse(&v.to_string()).map(Dur).map_err(E::custom)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
                 let s = env_expand(v).map_err(E::custom)?;
