@@ -43,6 +43,12 @@ impl Url {
                 .rsplit_once(':')
                 .is_none_or(|(h, port)| h.ends_with(']') || !h.contains(':') && port.parse::<u16>().is_ok());
         if !valid_host {
+            if text.contains('@') {
+                // The "host" may be half a password that holds a '/' (base64 does): never echo it.
+                return Err(format!(
+                    "'{shown}': cannot tell the host from the user name and password: write '/', '?', '#' and '@' in them as %2F, %3F, %23 and %40"
+                ));
+            }
             return Err(format!("'{shown}': '{host}' is not a host[:port]"));
         }
         Ok(Url { bare: format!("{scheme}://{host}{path}"), credentials })
@@ -103,15 +109,16 @@ fn base64(input: &[u8]) -> String {
 }
 
 /// Masks the user-info of every URL in `text`: `http://u:p@h` -> `http://***@h`.
+/// Everything up to the URL's last '@' is masked, not only up to its first
+/// '/': a password may hold an unencoded '/', '?' or '#' (base64 ones do), and
+/// masking part of a path that holds an '@' costs nothing.
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
         out.push_str(&rest[..i + 3]);
         rest = &rest[i + 3..];
-        let end = rest
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || "\"'`<>,;".contains(c))
-            .unwrap_or(rest.len());
+        let end = rest.find(|c: char| c.is_whitespace() || "\"'`<>,;".contains(c)).unwrap_or(rest.len());
         match rest[..end].rfind('@') {
             Some(at) => {
                 out.push_str("***");
@@ -160,5 +167,9 @@ mod tests {
         );
         assert_eq!(redact("no url here"), "no url here");
         assert_eq!(redact("http://plain/path"), "http://plain/path");
+        // An unencoded '/' in the password (base64) must not end the masking early.
+        assert_eq!(redact("'http://admin:ab/c+d=@eureka:8761/x'"), "'http://***@eureka:8761/x'");
+        let e = Url::parse("http://admin:ab/cS3cret=@eureka:8761/eureka").unwrap_err();
+        assert!(!e.contains("S3cret") && !e.contains("admin"), "{e}");
     }
 }

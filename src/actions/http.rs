@@ -65,7 +65,7 @@ fn plain_request(
     }
     let mut stream = stream.ok_or(last)?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: podinit/{}\r\nConnection: close\r\nContent-Length: {}\r\n", env!("CARGO_PKG_VERSION"), body.len());
-    if let Some(auth) = url.basic_auth() {
+    if let Some(auth) = url_auth(url, headers) {
         req += &format!("Authorization: {auth}\r\n");
     }
     for (k, v) in headers {
@@ -134,7 +134,7 @@ fn tls_request(
         .build()
         .into();
     let mut req = ureq::http::Request::builder().method(method).uri(url.bare.as_str());
-    if let Some(auth) = url.basic_auth() {
+    if let Some(auth) = url_auth(url, headers) {
         req = req.header("Authorization", auth);
     }
     for (k, v) in headers {
@@ -142,6 +142,12 @@ fn tls_request(
     }
     let req = req.body(body.as_bytes().to_vec()).map_err(|e| crate::url::redact(&e.to_string()))?;
     agent.run(req).map(|r| r.status().as_u16()).map_err(|e| crate::url::redact(&e.to_string()))
+}
+
+/// Basic auth from the URL's user-info, unless `headers` name an Authorization
+/// of their own, which wins: two Authorization headers are not valid HTTP.
+fn url_auth(url: &Url, headers: &[(String, String)]) -> Option<String> {
+    url.basic_auth().filter(|_| !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")))
 }
 
 pub fn run(h: &Http, limit: Duration) -> Outcome {
