@@ -6,7 +6,10 @@
 //! a short-lived thread that reads one request line (bounded in size and
 //! time, so a silent client blocks nothing) and passes it to the supervisor
 //! through a channel plus a byte on the wake-up socket. The supervisor
-//! answers through the reply channel; the thread writes the answer.
+//! answers through the reply channel; the thread writes the answer. When
+//! MAX_CLIENTS threads are busy, the client that has waited longest without
+//! sending its request is dropped to make room, so clients that connect and
+//! stall cannot lock `podinit status` and `podinit pre-stop` out.
 //!
 //! Protocol: the client sends `pre-stop\n` or `status\n`; the server answers
 //! one line `ok <text>` / `fail <text>` (pre-stop) or the status JSON, then closes.
@@ -16,15 +19,16 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Longest request line accepted.
 const MAX_REQUEST: u64 = 64;
 /// How long a client may take to send its request.
 const REQUEST_TIME: Duration = Duration::from_secs(5);
-/// Most clients served at once; more are refused.
+/// Most clients served at once; beyond, the longest silent one is dropped, or
+/// the newcomer is refused when every client already sent its request.
 const MAX_CLIENTS: usize = 32;
 
 /// What a client asked for.
@@ -54,6 +58,9 @@ pub struct Server {
     pub path: PathBuf,
     requests: mpsc::Sender<Request>,
     clients: Arc<AtomicUsize>,
+    /// Clients whose request line has not arrived yet: (id, since, stream).
+    reading: Arc<Mutex<Vec<(u64, Instant, UnixStream)>>>,
+    next_id: AtomicU64,
     wake: UnixStream,
 }
 
@@ -65,7 +72,15 @@ impl Server {
         for path in candidates() {
             match bind_at(&path) {
                 Ok(listener) => {
-                    return Ok(Server { listener, path, requests, clients: Arc::new(AtomicUsize::new(0)), wake });
+                    return Ok(Server {
+                        listener,
+                        path,
+                        requests,
+                        clients: Arc::new(AtomicUsize::new(0)),
+                        reading: Arc::new(Mutex::new(Vec::new())),
+                        next_id: AtomicU64::new(0),
+                        wake,
+                    });
                 }
                 Err(e) => errors.push(format!("{}: {e}", path.display())),
             }
@@ -94,21 +109,47 @@ impl Server {
                     continue;
                 }
             }
-            if self.clients.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+            if self.clients.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS && !self.drop_longest_silent() {
                 self.clients.fetch_sub(1, Ordering::SeqCst);
                 log::warn!("control socket: too many clients at once, one refused");
                 continue;
             }
-            let (tx, clients) = (self.requests.clone(), self.clients.clone());
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            if let (Ok(copy), Ok(mut reading)) = (stream.try_clone(), self.reading.lock()) {
+                reading.push((id, Instant::now(), copy));
+            }
+            let (tx, clients, reading) = (self.requests.clone(), self.clients.clone(), self.reading.clone());
             let wake = self.wake.try_clone();
             let spawned = std::thread::Builder::new().name("podinit-control".into()).spawn(move || {
-                serve(stream, tx, wake.ok());
+                serve(stream, tx, wake.ok(), || {
+                    if let Ok(mut r) = reading.lock() {
+                        r.retain(|(i, _, _)| *i != id);
+                    }
+                });
                 clients.fetch_sub(1, Ordering::SeqCst);
             });
             if spawned.is_err() {
                 self.clients.fetch_sub(1, Ordering::SeqCst);
+                if let Ok(mut r) = self.reading.lock() {
+                    r.retain(|(i, _, _)| *i != id);
+                }
             }
         }
+    }
+}
+
+impl Server {
+    /// Ends the read of the client that has waited longest without sending a
+    /// request (its thread then finishes at once); false when there is none.
+    fn drop_longest_silent(&self) -> bool {
+        let Ok(mut reading) = self.reading.lock() else { return false };
+        let Some(oldest) = reading.iter().enumerate().min_by_key(|(_, (_, since, _))| *since).map(|(i, _)| i) else {
+            return false;
+        };
+        let (_, _, stream) = reading.remove(oldest);
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        log::debug!("control socket: too many clients at once, dropped the one silent the longest");
+        true
     }
 }
 
@@ -160,11 +201,13 @@ fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
 }
 
 /// One client: read its request line, hand it over, write the answer.
-fn serve(stream: UnixStream, requests: mpsc::Sender<Request>, wake: Option<UnixStream>) {
+/// `read_done` runs once the request line is in (or never will be).
+fn serve(stream: UnixStream, requests: mpsc::Sender<Request>, wake: Option<UnixStream>, read_done: impl FnOnce()) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(REQUEST_TIME));
     let mut raw = Vec::new();
     let read = BufReader::new((&stream).take(MAX_REQUEST)).read_until(b'\n', &mut raw);
+    read_done();
     let line = String::from_utf8_lossy(&raw);
     let ask = match (read, line.trim()) {
         (Ok(_), "pre-stop") => Ask::PreStop,
