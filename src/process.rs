@@ -134,6 +134,7 @@ pub fn spawn_os(argv: &[OsString], main: &Main, dir: Option<&Path>, foreground: 
             let hint = match e.raw_os_error() {
                 Some(libc::ENOENT) | Some(libc::ENOTDIR) => "check the name, PATH and workdir",
                 Some(libc::EPERM) => "podinit may lack the right to switch to that user",
+                Some(libc::EAGAIN) => "the process limit is reached: pids.max of the container's cgroup, or ulimit -u",
                 _ => "check its permissions and format",
             };
             Err(SpawnError { code, message: format!("cannot run '{program}': {e} ({hint})") })
