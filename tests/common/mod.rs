@@ -115,6 +115,27 @@ fn unshare(args: &[&str]) -> Command {
     cmd
 }
 
+/// The `unshare ... podinit ARGS` command, with arguments that need not be UTF-8,
+/// for tests that change it (environment, cgroup) before `start_pid1_command`.
+pub fn pid1_command<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", bin()]);
+    for a in args {
+        cmd.arg(a);
+    }
+    cmd
+}
+
+/// Starts a `pid1_command` (podinit as PID 1).
+pub fn start_pid1_command(cmd: Command) -> Podinit {
+    start(cmd, true)
+}
+
+/// Runs a `pid1_command` to completion.
+pub fn run_pid1_command(cmd: Command, limit: Duration) -> Outcome {
+    start(cmd, false).wait(limit)
+}
+
 /// Starts podinit as a plain child of the test (so it is a subreaper, not PID 1).
 pub fn start_child(args: &[&str]) -> Podinit {
     let mut cmd = Command::new(bin());
@@ -166,6 +187,11 @@ pub struct Outcome {
 }
 
 impl Podinit {
+    /// podinit's stdout, for a test to drain while it runs (`wait` then reports none).
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill has no memory effects.
         assert_eq!(unsafe { libc::kill(self.pid, sig) }, 0, "kill {} {sig}", self.pid);
