@@ -143,7 +143,22 @@ impl Server {
     /// request (its thread then finishes at once); false when there is none.
     fn drop_longest_silent(&self) -> bool {
         let Ok(mut reading) = self.reading.lock() else { return false };
-        let Some(oldest) = reading.iter().enumerate().min_by_key(|(_, (_, since, _))| *since).map(|(i, _)| i) else {
+        // A client whose request is already in the socket is not silent, only not read yet.
+        let silent = |s: &UnixStream| {
+            let mut byte = 0u8;
+            // SAFETY: recv into one valid byte; MSG_PEEK leaves it for the reader.
+            let n = unsafe {
+                libc::recv(s.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+            };
+            n <= 0
+        };
+        let oldest = reading
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, _, s))| silent(s))
+            .min_by_key(|(_, (_, since, _))| *since)
+            .map(|(i, _)| i);
+        let Some(oldest) = oldest else {
             return false;
         };
         let (_, _, stream) = reading.remove(oldest);
@@ -246,8 +261,32 @@ pub fn connect() -> Option<UnixStream> {
     candidates().into_iter().find_map(|p| UnixStream::connect(p).ok())
 }
 
-/// Sends `ask` and returns the whole answer.
-pub fn call(mut stream: UnixStream, ask: Ask) -> io::Result<String> {
+/// Sends `ask` and returns the whole answer. A server that closes without a
+/// word was too busy (see `Server::accept`): asked again a few times, shortly
+/// after (both requests are safe to repeat: `pre-stop` twice waits for the same run).
+pub fn call(stream: UnixStream, ask: Ask) -> io::Result<String> {
+    let path = stream.peer_addr().ok().and_then(|a| a.as_pathname().map(Path::to_path_buf));
+    let mut answer = call_once(stream, ask);
+    let dropped = |a: &io::Result<String>| match a {
+        Ok(text) => text.is_empty(),
+        Err(e) => matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe),
+    };
+    for attempt in 1..=10u64 {
+        match &path {
+            Some(path) if dropped(&answer) => {
+                std::thread::sleep(Duration::from_millis(20 * attempt));
+                match UnixStream::connect(path) {
+                    Ok(s) => answer = call_once(s, ask),
+                    Err(_) => break,
+                }
+            }
+            _ => break,
+        }
+    }
+    answer
+}
+
+fn call_once(mut stream: UnixStream, ask: Ask) -> io::Result<String> {
     let line: &[u8] = match ask {
         Ask::PreStop => b"pre-stop\n",
         Ask::Status => b"status\n",
