@@ -298,9 +298,10 @@ def report(r):
         f" max {sp['kill_after_grace_ms']['max']:.2f} ms (goal 20 ms).",
         f"- Forwarding: {r['signals']:,} signals per run after 100 warm-up, {r['rounds']} runs, median of the runs'"
         " percentiles; each signal is sent when the last one has arrived (sigwaitinfo in the main process).",
-        f"- Reaping: the main process double-forks {r['orphans']:,} times, each grandchild exits at once as an"
-        " orphan of PID 1; time until PID 1 has no child but the main process, and the most orphans"
-        f" seen waiting (children of PID 1, sampled every 64 forks); median of {r['rounds']} runs.",
+        f"- Reaping: the main process makes {r['orphans']:,} orphans in bursts of 100 (a child forks 100 that"
+        " exit at once, then exits, so PID 1 inherits 100 zombies together); time until PID 1 has no child"
+        " but the main process, and the most orphans seen waiting (children of PID 1, sampled after each"
+        f" burst); median of {r['rounds']} runs. Fork-bound: every init keeps up.",
         "- Every init runs as PID 1 of its own pid namespace (`unshare --pid --fork --mount-proc`),"
         " except for `INIT -- true` (hyperfine -N, as a plain process).",
         "",
