@@ -10,11 +10,12 @@ Everything runs on 127.0.0.1:
   refreshes the registry every second, keeps the UP instances, and sends requests
   round-robin to them at a steady rate.
 
-B is stopped with SIGTERM, as `docker stop` or the kubelet would. Under tini the app
-cancels its registration and exits at once, but the client's cache still lists B for
-up to a second: those requests fail. Under podinit, preStop first marks B
-OUT_OF_SERVICE and drains for 2 s (longer than the client's refresh), and only then
-does the app hear SIGTERM: no request fails.
+B is stopped with SIGTERM, as `docker stop` or the kubelet would, just after one of
+the client's refreshes. Under tini the app cancels its registration and exits at
+once, but the client's cache still lists B for most of a second: those requests
+fail. Under podinit, preStop first marks B OUT_OF_SERVICE and drains for 2 s
+(longer than the client's refresh), and only then does the app hear SIGTERM: no
+request fails.
 
 Usage (as root): demo/rolling_update.py [--init podinit|tini|both] [--podinit PATH] [--json]
 """
@@ -131,6 +132,8 @@ class Client:
         self.lock = threading.Lock()
         self.requests = 0
         self.failures = 0
+        self.refreshes = threading.Condition()
+        self.refreshed = 0
         self.refresh()
 
     def refresh(self):
@@ -138,6 +141,15 @@ class Client:
         c.request("GET", "/eureka/apps/DEMO")
         instances = json.loads(c.getresponse().read())
         self.up = [i["port"] for i in instances if i["status"] == "UP"]
+        with self.refreshes:
+            self.refreshed += 1
+            self.refreshes.notify_all()
+
+    def wait_for_refresh(self):
+        """Returns right after the client's next registry refresh."""
+        with self.refreshes:
+            seen = self.refreshed
+            self.refreshes.wait_for(lambda: self.refreshed > seen, timeout=5 * REFRESH)
 
     def refresher(self):
         while not self.stop.wait(REFRESH):
@@ -220,6 +232,11 @@ def run(init, podinit, workdir):
         client = Client(eureka.server_port)
         client.start()
         time.sleep(LOAD_BEFORE)
+        # Stop B just after a refresh, as a rolling update mostly does: the
+        # client's cache then lists B for most of a refresh period whatever the
+        # machine's speed, so a stop without preStop loses requests every time.
+        client.wait_for_refresh()
+        time.sleep(REFRESH / 10)
         with open(f"/proc/{b.pid}/task/{b.pid}/children") as f:
             pid1 = int(f.read().split()[0])
         stopped_at = time.monotonic()

@@ -559,7 +559,7 @@ fn a_full_pids_cgroup_fails_the_hook_not_podinit() {
          kids = 0\n\
          while kids < 500:\n    try:\n        pid = os.fork()\n    except OSError:\n        break\n    if pid == 0:\n        while True: time.sleep(100)\n    kids += 1\n\
          signal.signal(signal.SIGTERM, lambda *_: os._exit(5))\n\
-         open({ready:?}, 'w').write(str(kids))\n\
+         open({ready:?}, 'w').write(str(kids) + ' forked\\n')\n\
          while True: signal.pause()\n",
         ready = dir.s("ready")
     );
@@ -570,8 +570,9 @@ fn a_full_pids_cgroup_fails_the_hook_not_podinit() {
     let mut cmd = pid1_command(&["-c", &cfg, "--", "python3", "-c", &script]);
     cgroup.enter_on_exec(&mut cmd);
     let p = start_pid1_command(cmd);
-    let kids = wait_for_file(&dir.path("ready"), "", LIMIT);
-    let kids: u32 = kids.trim().parse().unwrap_or(0);
+    // Wait for the whole line: the file exists, empty, before Python writes it.
+    let kids = wait_for_file(&dir.path("ready"), " forked\n", LIMIT);
+    let kids: u32 = kids.split_whitespace().next().and_then(|k| k.parse().ok()).unwrap_or(0);
     assert!((5..500).contains(&kids), "the main process forked {kids} children: the limit did not hold");
     let sent = Instant::now();
     p.signal(libc::SIGTERM);
