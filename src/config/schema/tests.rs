@@ -118,7 +118,8 @@ fn credentials_never_appear_in_errors() {
 }
 
 /// Deterministic mutation fuzzing of the loader: no input may panic. (The
-/// cargo-fuzz target in fuzz/ runs the same function with coverage guidance.)
+/// cargo-fuzz target in fuzz/, run by scripts/fuzz.sh in CI, does the same
+/// with coverage guidance.)
 #[test]
 fn mangled_configs_never_panic() {
     let seed = include_str!("../../../examples/spring-eureka.toml");
