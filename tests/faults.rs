@@ -37,6 +37,17 @@ fn no_panic(what: &str, code: i32, stderr: &str) {
     assert!(!stderr.contains("panicked"), "{what}: podinit panicked: {stderr}");
 }
 
+/// SIGTERM to podinit, as `docker stop` sends it; returns podinit's outcome
+/// and how long the stop took, after checking that podinit did not panic.
+fn sigterm(p: Podinit, what: &str) -> (Outcome, Duration) {
+    let sent = Instant::now();
+    p.signal(libc::SIGTERM);
+    let out = p.wait(LIMIT);
+    let took = sent.elapsed();
+    no_panic(what, out.code, &out.stderr);
+    (out, took)
+}
+
 /// The event lines of one reason.
 fn events<'a>(stderr: &'a str, reason: &str) -> Vec<&'a str> {
     let tag = format!("podinit: {reason}:");
@@ -164,11 +175,7 @@ fn a_registry_answering_garbage_fails_one_action_and_the_stop_goes_on() {
         ));
         let p = start_pid1(&["-c", &cfg, "--", "sh", "-c", &app(&dir, 7)]);
         wait_for_file(&dir.path("ready"), "", LIMIT);
-        let sent = Instant::now();
-        p.signal(libc::SIGTERM);
-        let out = p.wait(LIMIT);
-        let took = sent.elapsed();
-        no_panic("garbage registry", out.code, &out.stderr);
+        let (out, took) = sigterm(p, "garbage registry");
         assert_eq!(out.code, 7, "{}", out.stderr);
         assert!(took < Duration::from_secs(2 + 5), "the stop took {took:?}");
         let failed = events(&out.stderr, "FailedPreStopHook");
@@ -208,11 +215,7 @@ fn a_hanging_first_registry_still_leaves_time_for_the_next() {
     ));
     let p = start_pid1(&["-c", &cfg, "--", "sh", "-c", &app(&dir, 7)]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
-    let sent = Instant::now();
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
-    let took = sent.elapsed();
-    no_panic("hanging registry", out.code, &out.stderr);
+    let (out, took) = sigterm(p, "hanging registry");
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert_eq!(good.requests().len(), 1, "the second registry was never tried: {}", out.stderr);
     assert!(events(&out.stderr, "FailedPreStopHook").is_empty(), "{}", out.stderr);
@@ -248,11 +251,7 @@ fn hooks_that_leave_daemons_behind_hold_nothing() {
     let sock = dir.s("pi.sock");
     wait_for_file(&dir.path("post-start-up"), "", LIMIT);
     wait_for_phase(&sock, "Running", Duration::from_secs(5));
-    let sent = Instant::now();
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
-    let took = sent.elapsed();
-    no_panic("daemons", out.code, &out.stderr);
+    let (out, took) = sigterm(p, "daemons");
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert!(took < Duration::from_secs(5), "the daemons held the stop for {took:?} (grace 20s)");
     assert!(dir.path("pre-stop-up").exists(), "the preStop hook never ran");
@@ -301,10 +300,8 @@ fn hooks_flooding_stdout_never_block_podinit() {
     assert!(took < Duration::from_secs(3), "status took {took:?} while a hook flooded stdout");
     drain.store(true, Ordering::SeqCst);
     wait_for_phase(&sock, "Running", Duration::from_secs(20));
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
+    let (out, _) = sigterm(p, "flood");
     reader.join().unwrap();
-    no_panic("flood", out.code, &out.stderr);
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert!(events(&out.stderr, "FailedPreStopHook").is_empty(), "{}", out.stderr);
     assert!(events(&out.stderr, "FailedPostStartHook").is_empty(), "{}", out.stderr);
@@ -354,11 +351,7 @@ fn hooks_ignoring_sigterm_are_killed_and_reaped() {
     );
     let p = start_pid1(&["-c", &cfg, "--", "sh", "-c", &app(&dir, 7)]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
-    let sent = Instant::now();
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
-    let took = sent.elapsed();
-    no_panic("stubborn hook, no timeout", out.code, &out.stderr);
+    let (out, took) = sigterm(p, "stubborn hook, no timeout");
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(2 + 5), "{took:?}");
     assert!(out.stderr.contains("abandoned"), "{}", out.stderr);
@@ -416,11 +409,7 @@ fn sigterm_during_post_start_runs_pre_stop_and_stops() {
     wait_for_file(&dir.path("hook-up"), "", LIMIT);
     let (s, _) = status(&dir.s("pi.sock"));
     assert_eq!(s["phase"], "Pending", "{s}");
-    let sent = Instant::now();
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
-    let took = sent.elapsed();
-    no_panic("SIGTERM during postStart", out.code, &out.stderr);
+    let (out, took) = sigterm(p, "SIGTERM during postStart");
     assert_eq!(out.code, 143, "{}", out.stderr);
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert!(dir.path("pre-stop-ran").exists(), "preStop did not run");
@@ -492,12 +481,9 @@ fn a_signal_storm_is_survived_and_forwarded() {
     assert!(sent >= 1000, "the storm was only {sent} signals");
     assert!(worst < Duration::from_secs(3), "status took up to {worst:?} during the storm");
     std::thread::sleep(Duration::from_millis(200));
-    let sent_term = Instant::now();
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
-    no_panic("signal storm", out.code, &out.stderr);
+    let (out, took) = sigterm(p, "signal storm");
     assert_eq!(out.code, 42, "{}", out.stderr);
-    assert!(sent_term.elapsed() < Duration::from_secs(5), "{:?}", sent_term.elapsed());
+    assert!(took < Duration::from_secs(5), "{took:?}");
     let counts = std::fs::read_to_string(dir.path("counts")).unwrap();
     let (usr1, usr2) = counts.split_once(' ').unwrap();
     let (usr1, usr2): (u64, u64) = (usr1.parse().unwrap(), usr2.parse().unwrap());
@@ -574,11 +560,7 @@ fn a_full_pids_cgroup_fails_the_hook_not_podinit() {
     let kids = wait_for_file(&dir.path("ready"), " forked\n", LIMIT);
     let kids: u32 = kids.split_whitespace().next().and_then(|k| k.parse().ok()).unwrap_or(0);
     assert!((5..500).contains(&kids), "the main process forked {kids} children: the limit did not hold");
-    let sent = Instant::now();
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
-    let took = sent.elapsed();
-    no_panic("pids limit", out.code, &out.stderr);
+    let (out, took) = sigterm(p, "pids limit");
     assert_eq!(out.code, 5, "{}", out.stderr);
     assert!(took < Duration::from_secs(5), "{took:?}");
     let failed = events(&out.stderr, "FailedPreStopHook");
@@ -749,9 +731,7 @@ fn huge_and_absurd_environment_never_panics() {
     ));
     let p = start_pid1_env(&["-c", &cfg, "--", "sh", "-c", &app(&dir, 4)], &[("BIG_VALUE", &big)]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
-    no_panic("100 KiB ${VAR}", out.code, &out.stderr);
+    let (out, _) = sigterm(p, "100 KiB ${VAR}");
     assert_eq!(out.code, 4, "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(dir.path("len")).unwrap().trim(), (100 * 1024).to_string());
 
@@ -800,9 +780,7 @@ fn a_crowded_control_socket_still_answers_and_stops_normally() {
     assert_eq!(s["phase"], "Running");
     assert!(took < Duration::from_secs(2), "status took {took:?} with stalled clients");
     drop(stalled);
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
-    no_panic("crowded socket", out.code, &out.stderr);
+    let (out, _) = sigterm(p, "crowded socket");
     assert_eq!(out.code, 7, "{}", out.stderr);
 }
 
@@ -860,9 +838,7 @@ fn credentials_appear_in_no_output() {
         let (s, _) = status(&sock);
         clean("podinit status --json", &s.to_string());
         assert!(s.to_string().contains("FailedPreStopHook"), "{s}");
-        p.signal(libc::SIGTERM);
-        let out = p.wait(LIMIT);
-        no_panic(format, out.code, &out.stderr);
+        let (out, _) = sigterm(p, format);
         assert_eq!(out.code, 7, "{}", out.stderr);
         clean(&format!("stderr ({format})"), &out.stderr);
         clean(&format!("stdout ({format})"), &out.stdout);
@@ -901,9 +877,7 @@ fn exec_actions_never_go_through_a_shell() {
     let p = start_pid1(&["-c", &cfg, "--", "sh", "-c", &app(&dir, 0)]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
     std::thread::sleep(Duration::from_millis(300));
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
-    no_panic("no shell", out.code, &out.stderr);
+    let (out, _) = sigterm(p, "no shell");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout.matches(&format!("{evil}\n")).count(), 2, "{:?}", out.stdout);
     for x in ["x1", "x2", "x3"] {
