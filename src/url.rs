@@ -36,12 +36,7 @@ impl Url {
             Some((userinfo, host)) => (Some(percent_decode(userinfo)), host),
             None => (None, authority),
         };
-        let valid_host = !host.is_empty()
-            && !host.starts_with(':')
-            && host.chars().all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c))
-            && host
-                .rsplit_once(':')
-                .is_none_or(|(h, port)| h.ends_with(']') || !h.contains(':') && port.parse::<u16>().is_ok());
+        let valid_host = valid_host_port(host);
         if !valid_host {
             if text.contains('@') {
                 // The "host" may be half a password that holds a '/' (base64 does): never echo it.
@@ -71,6 +66,29 @@ impl Url {
     pub fn join(&self, suffix: &str) -> Url {
         Url { bare: format!("{}{suffix}", self.bare.trim_end_matches('/')), credentials: self.credentials.clone() }
     }
+}
+
+/// `host[:port]`: a name or IPv4 address, or an IPv6 address in brackets;
+/// the port, when given, 1 to 65535.
+fn valid_host_port(s: &str) -> bool {
+    let (host_ok, port) = match s.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip6, port)) => (ip6.contains(':') && ip6.chars().all(|c| c.is_ascii_hexdigit() || ":.".contains(c)), port),
+            None => return false,
+        },
+        None => {
+            let (name, port) = s.find(':').map_or((s, ""), |i| s.split_at(i));
+            let name_ok = !name.is_empty()
+                && !name.starts_with(['.', '-'])
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+            (name_ok, port)
+        }
+    };
+    host_ok
+        && (port.is_empty()
+            || port.strip_prefix(':').is_some_and(|p| {
+                !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
+            }))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -151,8 +169,34 @@ mod tests {
 
     #[test]
     fn bad_urls_are_refused_without_echoing_secrets() {
-        for bad in ["eureka:8761", "ftp://h/", "http://", "http://h:99999/", "http://h:x/", "http://a b/"] {
-            assert!(Url::parse(bad).is_err(), "{bad}");
+        let bad = [
+            "eureka:8761",
+            "ftp://h/",
+            "http://",
+            "http://h:99999/",
+            "http://h:x/",
+            "http://h:0/",
+            "http://h:+80/",
+            "http://h:/",
+            "http://a b/",
+            "http://[bad/x",
+            "http://a:pw@[bad/x",
+            "http://[::1/x",
+            "http://[]/x",
+            "http://[zz::1]/",
+            "http://[::1]x/",
+            "http://h]/",
+            "http://h:1:2/",
+            "http://.h/",
+            "http://-h/",
+        ];
+        for bad in bad {
+            let e = Url::parse(bad).err();
+            assert!(e.is_some(), "{bad} was accepted");
+            assert!(!e.unwrap().contains("pw@"), "{bad}");
+        }
+        for good in ["http://h", "http://h.example:80/x?y#z", "http://10.0.0.1:8761/eureka", "http://[::ffff:1.2.3.4]/"] {
+            assert!(Url::parse(good).is_ok(), "{good}");
         }
         let e = Url::parse("ftp://bob:hunter2@h/").unwrap_err();
         assert!(!e.contains("hunter2"), "{e}");

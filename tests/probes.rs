@@ -219,6 +219,8 @@ fn bad_probe_configs_are_refused_at_load() {
         ("[probe.startup]\nexec = [\"true\"]\nsuccess_threshold = 2\n", "success_threshold must be 1"),
         ("[probe.readiness]\nexec = [\"true\"]\nperiod = \"0s\"\n", "period must be more than 0s"),
         ("[probe.readiness]\nhttp = { url = \"localhost:8080/health\" }\n", "not a URL"),
+        ("[probe.liveness]\nhttp = { url = \"http://[::1/health\" }\n", "is not a host[:port]"),
+        ("[probe.liveness]\nhttp = { url = \"http://localhost:0/health\" }\n", "is not a host[:port]"),
     ];
     for (text, want) in cases {
         let cfg = dir.config(text);
