@@ -73,7 +73,9 @@ impl Url {
 fn valid_host_port(s: &str) -> bool {
     let (host_ok, port) = match s.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
-            Some((ip6, port)) => (ip6.contains(':') && ip6.chars().all(|c| c.is_ascii_hexdigit() || ":.".contains(c)), port),
+            Some((ip6, port)) => {
+                (ip6.contains(':') && ip6.chars().all(|c| c.is_ascii_hexdigit() || ":.".contains(c)), port)
+            }
             None => return false,
         },
         None => {
@@ -195,7 +197,8 @@ mod tests {
             assert!(e.is_some(), "{bad} was accepted");
             assert!(!e.unwrap().contains("pw@"), "{bad}");
         }
-        for good in ["http://h", "http://h.example:80/x?y#z", "http://10.0.0.1:8761/eureka", "http://[::ffff:1.2.3.4]/"] {
+        for good in ["http://h", "http://h.example:80/x?y#z", "http://10.0.0.1:8761/eureka", "http://[::ffff:1.2.3.4]/"]
+        {
             assert!(Url::parse(good).is_ok(), "{good}");
         }
         let e = Url::parse("ftp://bob:hunter2@h/").unwrap_err();

@@ -58,16 +58,16 @@ fn podman() -> Option<Podman> {
     match p.cmd().arg("info").output() {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
-            eprintln!("SKIPPED: podman cannot run here: {}", String::from_utf8_lossy(&o.stderr).trim());
+            skip(&format!("podman cannot run here: {}", String::from_utf8_lossy(&o.stderr).trim()));
             return None;
         }
         Err(e) => {
-            eprintln!("SKIPPED: podman is not installed ({e}); `apt-get install podman runc` (.ci/run does)");
+            skip(&format!("podman is not installed ({e}); `apt-get install podman runc` (.ci/run does)"));
             return None;
         }
     }
     if !Path::new("/bin/busybox").exists() {
-        eprintln!("SKIPPED: /bin/busybox missing; `apt-get install busybox-static` (.ci/run does)");
+        skip("/bin/busybox missing; `apt-get install busybox-static` (.ci/run does)");
         return None;
     }
     Some(p)

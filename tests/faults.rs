@@ -54,11 +54,11 @@ fn events<'a>(stderr: &'a str, reason: &str) -> Vec<&'a str> {
     stderr.lines().filter(|l| l.starts_with(&tag)).collect()
 }
 
-/// Whether `tool` is installed; prints SKIPPED when not.
-fn have(tool: &str, test: &str) -> bool {
+/// Whether `tool` is installed; records a skip when not.
+fn have(tool: &str) -> bool {
     let ok = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("SKIPPED ({test}): {tool} is not installed");
+        skip(&format!("{tool} is not installed"));
     }
     ok
 }
@@ -425,7 +425,7 @@ fn sigterm_during_post_start_runs_pre_stop_and_stops() {
 /// main process with its own status.
 #[test]
 fn a_signal_storm_is_survived_and_forwarded() {
-    if !can_unshare() || !have("python3", "signal storm") {
+    if !can_unshare() || !have("python3") {
         return;
     }
     let dir = TempDir::new("storm");
@@ -496,7 +496,7 @@ fn a_signal_storm_is_survived_and_forwarded() {
 /// with the main process's status.
 #[test]
 fn ten_thousand_orphans_leave_no_zombie() {
-    if !can_unshare() || !have("perl", "10,000 orphans") {
+    if !can_unshare() || !have("perl") {
         return;
     }
     let dir = TempDir::new("orphans10k");
@@ -531,11 +531,11 @@ fn ten_thousand_orphans_leave_no_zombie() {
 /// process's status. Needs a writable pids cgroup (v2 or v1).
 #[test]
 fn a_full_pids_cgroup_fails_the_hook_not_podinit() {
-    if !can_unshare() || !have("python3", "pids limit") {
+    if !can_unshare() || !have("python3") {
         return;
     }
     let Some(cgroup) = PidsCgroup::create("podinit-faults") else {
-        eprintln!("SKIPPED (pids limit): no writable pids cgroup (v2 or v1) here");
+        skip("no writable pids cgroup (v2 or v1) here");
         return;
     };
     std::fs::write(cgroup.0.join("pids.max"), "24").unwrap();

@@ -245,7 +245,7 @@ fn idle_podinit_never_wakes_up() {
     // The same measurement sees tini's once-a-second poll, so it can fail.
     let Some(tini) = ["/usr/bin/tini", "/usr/bin/tini-static"].into_iter().find(|t| std::path::Path::new(t).exists())
     else {
-        eprintln!("SKIPPED (tini comparison): tini is not installed");
+        skip("the tini comparison: tini is not installed");
         return;
     };
     let mut cmd = std::process::Command::new("unshare");

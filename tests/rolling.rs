@@ -13,7 +13,7 @@ fn rolling_update_loses_no_request_under_podinit() {
         return;
     }
     if std::process::Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: python3 is not installed");
+        skip("python3 is not installed");
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/rolling_update.py");
@@ -33,7 +33,7 @@ fn rolling_update_loses_no_request_under_podinit() {
     assert!(podinit["stop_seconds"].as_f64().unwrap() >= 1.9, "the drain was skipped: {podinit}");
     let tini = &results[1];
     if tini.get("skipped").is_some() {
-        eprintln!("SKIPPED (tini comparison): {tini}");
+        skip(&format!("the tini comparison: {tini}"));
         return;
     }
     assert!(

@@ -301,7 +301,7 @@ fn nginx_finishes_in_flight_requests_on_a_graceful_stop() {
     }
     let Some(nginx) = ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().find(|p| std::path::Path::new(p).exists())
     else {
-        eprintln!("SKIPPED: nginx is not installed (apt-get install nginx-light; scripts/setup.sh does)");
+        skip("nginx is not installed (apt-get install nginx-light; scripts/setup.sh does)");
         return;
     };
     let dir = TempDir::new("nginx");

@@ -57,7 +57,32 @@ impl Drop for TempDir {
     }
 }
 
-/// Whether this machine lets us create pid namespaces; prints why not.
+/// Records that the running test (or part of it) cannot run on this machine:
+/// prints SKIPPED with the reason and appends it to the skip ledger
+/// (`$PODINIT_SKIP_LEDGER`, else target/tmp/skipped.txt), which
+/// scripts/test.sh reports as skipped, never as passed. With
+/// PODINIT_TESTS_STRICT=1 a skip fails the test instead.
+pub fn skip(reason: &str) {
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    if std::env::var_os("PODINIT_TESTS_STRICT").is_some_and(|v| v == "1") {
+        panic!("{test} cannot run here (PODINIT_TESTS_STRICT=1): {reason}");
+    }
+    eprintln!("SKIPPED ({test}): {reason}");
+    let ledger = std::env::var_os("PODINIT_SKIP_LEDGER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped.txt"));
+    let line = format!("{test}: {}\n", reason.replace('\n', " "));
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&ledger)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("(could not record the skip in {}: {e})", ledger.display());
+    }
+}
+
+/// Whether this machine lets us create pid namespaces; records a skip if not.
 pub fn can_unshare() -> bool {
     let ok = Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc", "true"])
@@ -66,7 +91,7 @@ pub fn can_unshare() -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!("SKIPPED: `unshare --pid --fork --mount-proc` does not work here (needs root and pid namespaces)");
+        skip("`unshare --pid --fork --mount-proc` does not work here (needs root and pid namespaces)");
     }
     ok
 }
