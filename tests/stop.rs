@@ -267,6 +267,45 @@ fn a_registry_that_fails_delays_nothing_beyond_its_timeout() {
     }
 }
 
+/// Bad input in preStop (issue 4): a hook command that does not exist, a
+/// registry host that does not resolve, an instance the registry does not
+/// know. Each is one event line naming its action; the sequence goes on to
+/// the next action and the stop signal, well within the grace period, and
+/// podinit exits with the main process's status.
+#[test]
+fn bad_pre_stop_actions_each_fail_in_one_line_and_the_stop_completes() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = TempDir::new("bad-pre-stop");
+    let unknown = Server::start(|_, _| 404);
+    let cfg = dir.config(&format!(
+        "grace_period = \"20s\"\n\
+         [[pre_stop]]\nname = \"flush\"\nexec = [\"/no/such/hook\", \"--now\"]\n\
+         [[pre_stop]]\nname = \"deregister-dns\"\neureka = {{ url = \"http://no-such-registry.invalid:8761/eureka\", app = \"a\", instance = \"i\" }}\ntimeout = \"3s\"\n\
+         [[pre_stop]]\nname = \"deregister-404\"\neureka = {{ url = \"http://127.0.0.1:{}/eureka\", app = \"a\", instance = \"i\" }}\n\
+         [[pre_stop]]\nname = \"drain\"\nsleep = \"300ms\"\n",
+        unknown.port
+    ));
+    let p = start_pid1(&["-c", &cfg, "--", "sh", "-c", &app(&dir, 5)]);
+    wait_for_file(&dir.path("ready"), "", LIMIT);
+    let sent = Instant::now();
+    p.signal(libc::SIGTERM);
+    let out = p.wait(LIMIT);
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    assert!(sent.elapsed() < Duration::from_secs(8), "the stop took {:?}", sent.elapsed());
+    let failed: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("podinit: FailedPreStopHook: ")).collect();
+    assert_eq!(failed.len(), 3, "{}", out.stderr);
+    let wants = [("flush", "/no/such/hook"), ("deregister-dns", "no-such-registry.invalid"), ("deregister-404", "404")];
+    for (line, (name, want)) in failed.iter().zip(wants) {
+        assert!(line.starts_with(&format!("podinit: FailedPreStopHook: {name}: ")), "{line}");
+        assert!(line.contains(want), "{want}: {line}");
+    }
+    assert_eq!(unknown.requests().len(), 1, "the 404 registry was asked once");
+    assert!(out.stderr.contains("PreStopFinished"), "{}", out.stderr);
+    assert!(out.stderr.contains("Killing: sent SIGTERM to main process"), "{}", out.stderr);
+}
+
 #[test]
 fn events_as_json_lines() {
     if !can_unshare() {
