@@ -156,6 +156,39 @@ fn status_shows_each_phase_and_ready_live() {
     assert!(err.contains("no running podinit"), "{err}");
 }
 
+/// The two end phases: once the main process has exited, podinit waits for
+/// leftovers (here one that ignores SIGTERM, until `--grace`), and `status`
+/// says Succeeded or Failed after the main process's status, with its code.
+#[test]
+fn status_shows_succeeded_and_failed_while_leftovers_drain() {
+    if !can_unshare() {
+        return;
+    }
+    for (code, phase) in [(0, "Succeeded"), (3, "Failed")] {
+        let dir = TempDir::new("end-phase");
+        let sock = dir.s("pi.sock");
+        let main = format!("(trap '' TERM; exec sleep 30) & touch {}; sleep 0.3; exit {code}", dir.s("ready"));
+        let p = start_pid1_with_socket(&dir, &["--grace", "3s", "--", "sh", "-c", &main]);
+        wait_for_file(&dir.path("ready"), "", LIMIT);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let s = loop {
+            let s = status(&sock);
+            if s["phase"] != "Running" || Instant::now() > deadline {
+                break s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(s["phase"], phase, "{s}");
+        assert_eq!(s["exit_code"], code, "{s}");
+        assert_eq!(s["live"], false, "{s}");
+        assert_eq!(verb(&sock, &["status", "--ready"]).0, 1);
+        let (_, text, _) = verb(&sock, &["status"]);
+        assert!(text.contains(&format!("Phase:       {phase}")), "{text}");
+        let out = p.wait(LIMIT);
+        assert_eq!(out.code, code, "{}", out.stderr);
+    }
+}
+
 #[test]
 fn a_non_root_peer_is_refused() {
     if !can_unshare() {
@@ -215,6 +248,43 @@ fn bad_clients_and_paths_never_block_or_crash_podinit() {
     let out = run_pid1_env(&["--", "sh", "-c", "exit 3"], &[("PODINIT_SOCKET", "/no/such/dir/pi.sock")], LIMIT);
     assert_eq!(out.code, 3);
     assert!(out.stderr.contains("no control socket") && out.stderr.contains("/no/such/dir/pi.sock"), "{}", out.stderr);
+}
+
+/// A read-only root filesystem (SPEC behaviour 12): with /run read-only and
+/// no PODINIT_SOCKET, podinit makes its socket in /tmp, and `podinit status`
+/// (here run by the main process itself) finds it there; with PODINIT_SOCKET
+/// in a read-only directory podinit runs without a socket and says what to do.
+#[test]
+fn a_read_only_run_falls_back_to_tmp_and_a_read_only_socket_dir_is_reported() {
+    if !can_unshare() {
+        return;
+    }
+    let main = format!(
+        "for i in 1 2 3 4 5 6 7 8 9 10; do {bin} status --json && exit 4; sleep 0.1; done; exit 9",
+        bin = bin()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "sh", "-c"])
+        .arg("mount -t tmpfs -o ro tmpfs /run && mount -t tmpfs tmpfs /tmp && touch /run/x 2>/dev/null && exit 99; exec \"$0\" -- sh -c \"$1\"")
+        .args([bin(), &main])
+        .env_remove("PODINIT_SOCKET");
+    let out = run_pid1_command(cmd, LIMIT);
+    assert_eq!(out.code, 4, "status never reached podinit: {}{}", out.stdout, out.stderr);
+    let s: serde_json::Value =
+        serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    assert_eq!(s["phase"], "Running", "{s}");
+    assert!(!out.stderr.contains("no control socket"), "{}", out.stderr);
+
+    let ro = TempDir::new("ro-socket-dir");
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "sh", "-c"])
+        .arg("mount -t tmpfs -o ro tmpfs \"$2\" && exec \"$0\" -- sh -c 'exit 3'")
+        .args([bin(), "-", &ro.s("")])
+        .env("PODINIT_SOCKET", ro.path("pi.sock"));
+    let out = run_pid1_command(cmd, LIMIT);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let line = out.stderr.lines().find(|l| l.contains("no control socket")).unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(line.contains("Read-only file system") && line.contains("set PODINIT_SOCKET"), "{line}");
 }
 
 #[test]
