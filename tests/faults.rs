@@ -63,27 +63,6 @@ fn have(tool: &str) -> bool {
     ok
 }
 
-/// Every (pid, state, command line) below `root`, seen from the host's /proc.
-fn tree(root: i32) -> Vec<(i32, char, String)> {
-    let mut found = Vec::new();
-    let mut todo = vec![root];
-    while let Some(pid) = todo.pop() {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
-        for task in tasks.flatten() {
-            let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            for child in children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
-                let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-                let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next()).unwrap_or('?');
-                let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
-                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ").trim().to_string();
-                found.push((child, state, cmdline));
-                todo.push(child);
-            }
-        }
-    }
-    found
-}
-
 /// Runs a podinit verb as a client against the socket at `sock`.
 fn verb(sock: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(bin()).args(args).env("PODINIT_SOCKET", sock).env_remove("PODINIT_LOG").output().unwrap();

@@ -115,6 +115,11 @@ fn startup_probe_gates_liveness() {
     let out = p.wait(LIMIT);
     assert_eq!(out.code, 9, "restart = never: podinit ends with the main process's status: {}", out.stderr);
     assert!(out.stderr.contains("startup probe succeeded"), "{}", out.stderr);
+    // The stop came from the liveness probe, through the stop sequence.
+    let unhealthy =
+        out.stderr.find("podinit: Unhealthy: liveness probe failed").unwrap_or_else(|| panic!("{}", out.stderr));
+    let killing = out.stderr.find("podinit: Killing: sent SIGTERM").unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(unhealthy < killing, "{}", out.stderr);
 }
 
 #[test]
@@ -181,25 +186,29 @@ fn back_off_grows_and_caps_and_sigterm_ends_it_at_once() {
     assert!(out.stderr.contains("BackOff") && out.stderr.contains("restart 3 in 0.6s"), "{}", out.stderr);
 }
 
+/// A probe command that hangs is killed at its timeout and reaped: with
+/// podinit as PID 1, after several timed-out runs at most the current run's
+/// `sleep` is alive below podinit, and nothing is a zombie.
 #[test]
 fn a_hanging_probe_is_killed_at_its_timeout_and_reaped() {
+    if !can_unshare() {
+        return;
+    }
     let dir = TempDir::new("hang");
-    let pids = dir.s("pids");
-    // Not PID 1 here, so the pids the probe records are the test's own view.
+    let runs = dir.s("runs");
     let cfg = dir.config(&format!(
-            "[probe.liveness]\nexec = [\"sh\", \"-c\", \"echo $$$$ >> {pids}; exec sleep 100\"]\ntimeout = \"200ms\"\nperiod = \"300ms\"\nfailure_threshold = 100\n"
+            "[probe.liveness]\nexec = [\"sh\", \"-c\", \"echo run >> {runs}; exec sleep 100\"]\ntimeout = \"200ms\"\nperiod = \"300ms\"\nfailure_threshold = 100\n"
         ),
     );
-    let p = start_child(&["-c", &cfg, "--", "sh", "-c", app()]);
+    let p = start_pid1(&["-c", &cfg, "--", "sh", "-c", app()]);
     eventually(Duration::from_secs(10), "4 probe runs", || {
-        std::fs::read_to_string(&pids).unwrap_or_default().lines().count() >= 4
+        std::fs::read_to_string(&runs).unwrap_or_default().lines().count() >= 4
     });
-    std::thread::sleep(Duration::from_millis(300));
-    let text = std::fs::read_to_string(&pids).unwrap();
-    let all: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
-    assert!(all.len() >= 4, "{text:?}");
-    let lingering: Vec<_> = all[..all.len() - 1].iter().filter(|&&pid| proc_status(pid, "State").is_some()).collect();
-    assert!(lingering.is_empty(), "timed-out probes still alive or zombie: {lingering:?}");
+    let below = tree(p.pid);
+    assert!(below.iter().any(|(_, _, cmd)| cmd.starts_with("sh -c trap")), "the main process is not in {below:?}");
+    let sleeping = below.iter().filter(|(_, _, cmd)| cmd == "sleep 100").count();
+    assert!(sleeping <= 1, "timed-out probes still alive: {below:?}");
+    assert!(!below.iter().any(|(_, state, _)| *state == 'Z'), "zombies under podinit: {below:?}");
     p.signal(libc::SIGTERM);
     let out = p.wait(LIMIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
