@@ -397,11 +397,13 @@ fn sigterm_during_post_start_runs_pre_stop_and_stops() {
     assert!(!out.stderr.contains("grace period over"), "{}", out.stderr);
 }
 
-/// A signal storm: about 2,000 signals a second for 5 s (SIGUSR1, SIGUSR2,
+/// A signal storm: 1,500 signals a second for 10 s (SIGUSR1, SIGUSR2,
 /// SIGWINCH, stray SIGCHLDs) at podinit. podinit survives, keeps answering
 /// its control socket, keeps forwarding (standard signals coalesce, so not
 /// every one arrives, but many must), and SIGTERM afterwards still stops the
 /// main process with its own status.
+const STORM: Duration = Duration::from_secs(10);
+
 #[test]
 fn a_signal_storm_is_survived_and_forwarded() {
     if !can_unshare() || !have("python3") {
@@ -438,11 +440,15 @@ fn a_signal_storm_is_survived_and_forwarded() {
             worst
         })
     };
+    // Paced at 1,500 a second for 10 s (the issue asks for 1,000 a second).
     let started = Instant::now();
     let mut sent = 0u64;
-    let mut i = 0u64;
-    while started.elapsed() < Duration::from_secs(5) {
-        let sig = match i % 8 {
+    while started.elapsed() < STORM {
+        if sent as f64 >= started.elapsed().as_secs_f64() * 1500.0 {
+            std::thread::sleep(Duration::from_micros(500));
+            continue;
+        }
+        let sig = match sent % 8 {
             0 | 2 | 4 | 6 => libc::SIGUSR1,
             1 | 5 => libc::SIGUSR2,
             3 => libc::SIGWINCH,
@@ -450,14 +456,11 @@ fn a_signal_storm_is_survived_and_forwarded() {
         };
         p.signal(sig);
         sent += 1;
-        i += 1;
-        if i % 2 == 0 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
     }
+    let rate = sent as f64 / started.elapsed().as_secs_f64();
     stop.store(true, Ordering::SeqCst);
     let worst = prober.join().unwrap();
-    assert!(sent >= 1000, "the storm was only {sent} signals");
+    assert!(rate >= 1000.0, "the storm was only {rate:.0} signals a second ({sent} in all)");
     assert!(worst < Duration::from_secs(3), "status took up to {worst:?} during the storm");
     std::thread::sleep(Duration::from_millis(200));
     let (out, took) = sigterm(p, "signal storm");
