@@ -283,14 +283,25 @@ fn bad_configs_exit_2_naming_file_line_and_key_and_run_nothing() {
     let dir = TempDir::new("badcfg");
     let marker = dir.s("ran");
     let cases = [
-        ("grace_period = \"forever\"\n", ":1:", "grace_period"),
-        ("[main]\ncommand = [\"x\"]\nuser = \"no-such-user-podinit\"\n", ":1:", "no-such-user-podinit"),
-        ("[[pre_stop]]\ntcp = \"db:5432\"\n", ":1:", "`tcp` is not allowed in pre_stop"),
+        ("grace_period = \"forever\"\n", ":1:16: key `grace_period`", "is not a duration: write seconds like 30"),
+        ("[main]\ncommand = [\"x\"]\nuser = \"no-such-user-podinit\"\n", ":3:1: key `user`", "no-such-user-podinit"),
+        ("[[pre_stop]]\ntcp = \"db:5432\"\n", ":2:1: key `tcp`", "`tcp` is not allowed in pre_stop"),
         ("[[init]]\nexec = [\"${PODINIT_TEST_UNSET}\"]\n", ":2:", "PODINIT_TEST_UNSET is not set"),
-        ("[main\n", ":1:", ""),
+        ("[main\n", ":1:6: [main]", "unclosed table, expected `]`"),
+        (
+            "[main]\ncommand = \"java -jar\"\n",
+            ":2:11: key `command`",
+            "invalid type: string \"java -jar\", expected a sequence",
+        ),
         ("stop_signal = \"SIGNOPE\"\n", ":1:", "stop_signal"),
         ("bogus = 1\n", ":1:", "unknown field `bogus`"),
         ("[[init]]\nhttp = { url = \"http://admin:hunter2@h:1/\", verb = \"GET\" }\n", ":2:", "unknown field `verb`"),
+        // The second entry is at fault, not the first `[[init]]`.
+        (
+            "[[init]]\nexec = [\"true\"]\n\n[[init]]\ntcp = \"a:1\"\nretries = 2\n",
+            ":6:1: key `retries`",
+            "`retries` is for exec",
+        ),
     ];
     for (text, line, want) in cases {
         let cfg = dir.config(text);
@@ -298,6 +309,7 @@ fn bad_configs_exit_2_naming_file_line_and_key_and_run_nothing() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{text:?}: {err}");
         assert!(err.contains(&format!("{cfg}{line}")) && err.contains(want), "{text:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one error, one line: {err}");
         assert!(!err.contains("hunter2"), "{err}");
         assert!(!dir.path("ran").exists(), "{text:?}: the command ran");
     }

@@ -32,9 +32,9 @@ pub fn parse(text: &str, env: EnvFn) -> Result<File, String> {
     let known: BTreeMap<String, String> = referenced(text).filter_map(|k| Some((k.to_string(), env(k)?))).collect();
     ENV.with(|e| *e.borrow_mut() = known);
     let raw: Result<RawFile, toml::de::Error> = toml::from_str(text);
+    let raw = raw.map_err(|e| located(text, &e));
     ENV.with(|e| e.borrow_mut().clear());
-    let raw = raw.map_err(|e| located(text, &e))?;
-    Ok(raw.into_file())
+    Ok(raw?.into_file())
 }
 
 /// Names used as `${NAME...}` in the text.
@@ -45,13 +45,24 @@ fn referenced(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// `line:column: message (key `k`)`, never quoting the file's text (it may hold credentials).
+/// `line:column: key `k`: message`, never quoting the file's text (it may
+/// hold credentials). toml places an error in a table on the table's header,
+/// and in any entry of an array of tables on the first `[[name]]`; this finds
+/// the entry at fault and, inside it, the line of the key the message names.
 fn located(text: &str, e: &toml::de::Error) -> String {
     let msg = crate::url::redact(e.message().trim());
     let Some(span) = e.span() else {
         return format!(" {msg}");
     };
-    let start = span.start.min(text.len());
+    let mut start = span.start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let header = text[start..].lines().next().unwrap_or("").trim();
+    if header.starts_with('[') {
+        start = failing_entry(text, header).unwrap_or(start);
+        start = named_key_line(text, start, &msg).unwrap_or(start);
+    }
     let before = &text[..start];
     let line = before.matches('\n').count() + 1;
     let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
@@ -66,6 +77,58 @@ fn located(text: &str, e: &toml::de::Error) -> String {
         (None, Some(t)) if !t.is_empty() => format!("{line}:{col}: [{t}]: {msg}"),
         _ => format!("{line}:{col}: {msg}"),
     }
+}
+
+/// For an error on `[[name]]`: the offset of the header of the first entry
+/// that fails on its own (entries are checked again one by one).
+fn failing_entry(text: &str, header: &str) -> Option<usize> {
+    let name = header.strip_prefix("[[")?.split("]]").next()?.trim();
+    let doc: toml::Table = toml::from_str(text).ok()?;
+    let entries = doc.get(name)?.as_array()?;
+    let index = entries.iter().position(|v| match name {
+        "init" => InitEntry::deserialize(v.clone()).is_err(),
+        "post_start" => PostStartEntry::deserialize(v.clone()).is_err(),
+        "pre_stop" => PreStopEntry::deserialize(v.clone()).is_err(),
+        _ => false,
+    })?;
+    let mut offset = 0;
+    let mut seen = 0;
+    for line in text.split_inclusive('\n') {
+        let bare: String = line.split('#').next().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect();
+        if bare.strip_prefix("[[").and_then(|b| b.strip_suffix("]]")) == Some(name) {
+            if seen == index {
+                return Some(offset);
+            }
+            seen += 1;
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Inside the table whose header starts at `start`: the offset of the first
+/// `key = ...` line whose key the message names, in backticks first, else as
+/// a word.
+fn named_key_line(text: &str, start: usize, msg: &str) -> Option<usize> {
+    let mut lines = Vec::new();
+    let mut offset = start;
+    for (i, line) in text[start..].split_inclusive('\n').enumerate() {
+        if i > 0 && line.trim_start().starts_with('[') {
+            break;
+        }
+        if let Some((key, _)) = line.split_once('=') {
+            lines.push((key.trim().trim_matches('"'), offset + (line.len() - line.trim_start().len())));
+        }
+        offset += line.len();
+    }
+    let word = |k: &str| {
+        msg.match_indices(k).any(|(i, _)| {
+            let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+            !msg[..i].ends_with(ident) && !msg[i + k.len()..].starts_with(ident)
+        })
+    };
+    let quoted = lines.iter().find(|(k, _)| !k.is_empty() && msg.contains(&format!("`{k}`")));
+    quoted.or_else(|| lines.iter().find(|(k, _)| !k.is_empty() && word(k))).map(|&(_, at)| at)
 }
 
 /// A string with `${VAR}` expanded.
