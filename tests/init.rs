@@ -276,6 +276,30 @@ fn user_drop_gives_the_uid_gid_and_groups_asked_for() {
     assert!(ids.contains("Uid:\t65534\t"), "{ids}");
     assert!(ids.contains("Gid:\t65534\t"), "{ids}");
     assert!(ids.contains("HOME=/nonexistent"), "{ids}");
+
+    // A named user who is a member of two more groups in /etc/group gets all
+    // three; the files are bind-mounted in podinit's own mount namespace.
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap() + "podinit-app:x:4500:4500::/srv/app:/bin/sh\n";
+    let group = std::fs::read_to_string("/etc/group").unwrap()
+        + "podinit-app:x:4500:\npodinit-x1:x:4501:podinit-app\npodinit-x2:x:4502:someone,podinit-app\npodinit-x3:x:4503:someone\n";
+    std::fs::write(dir.path("passwd"), passwd).unwrap();
+    std::fs::write(dir.path("group"), group).unwrap();
+    let out_file = dir.s("ids-app");
+    let cfg = dir.config(&format!(
+            "[main]\ncommand = [\"sh\", \"-c\", \"grep -E '^(Uid|Gid|Groups):' /proc/self/status > {out_file}; echo HOME=$HOME >> {out_file}\"]\nuser = \"podinit-app\"\n"
+        ),
+    );
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "sh", "-c"])
+        .arg("mount --bind \"$1\" /etc/passwd && mount --bind \"$2\" /etc/group && exec \"$0\" -c \"$3\"")
+        .args([bin(), &dir.s("passwd"), &dir.s("group"), &cfg]);
+    let out = run_pid1_command(cmd, LIMIT);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let ids = std::fs::read_to_string(&out_file).unwrap();
+    assert!(ids.contains("Uid:\t4500\t4500\t4500\t4500"), "{ids}");
+    assert!(ids.contains("Gid:\t4500\t4500\t4500\t4500"), "{ids}");
+    assert!(ids.lines().any(|l| l.trim_end() == "Groups:\t4500 4501 4502"), "supplementary groups: {ids}");
+    assert!(ids.contains("HOME=/srv/app"), "{ids}");
 }
 
 #[test]
