@@ -178,7 +178,8 @@ fn podman_stop_yields_the_main_process_status() {
 
 /// The kubelet's sequence in a real runtime: `podman exec CTR /podinit pre-stop`
 /// (the preStop exec hook), then `podman stop` (SIGTERM, SIGKILL after -t).
-/// Plus the image's HEALTHCHECK, `podinit status --ready`.
+/// Plus the image's HEALTHCHECK, `podinit status --ready`: unhealthy during an
+/// init step, healthy once the main process runs, unhealthy after preStop.
 #[test]
 fn podman_exec_pre_stop_then_stop_like_the_kubelet() {
     let Some(p) = podman() else { return };
@@ -188,7 +189,7 @@ fn podman_exec_pre_stop_then_stop_like_the_kubelet() {
     std::fs::write(
         dir.path("podinit.toml"),
         format!(
-            "grace_period = \"20s\"\n[[pre_stop]]\neureka = {{ url = \"http://127.0.0.1:{}/eureka\", app = \"svc\", instance = \"${{HOSTNAME}}:svc:8080\" }}\n[[pre_stop]]\nsleep = \"1500ms\"\n",
+            "grace_period = \"20s\"\n[[init]]\nsleep = \"2s\"\n[[pre_stop]]\neureka = {{ url = \"http://127.0.0.1:{}/eureka\", app = \"svc\", instance = \"${{HOSTNAME}}:svc:8080\" }}\n[[pre_stop]]\nsleep = \"1500ms\"\n",
             eureka.port
         ),
     )
@@ -206,10 +207,17 @@ fn podman_exec_pre_stop_then_stop_like_the_kubelet() {
     let _ = p.cmd().args(["rm", "-f", &name]).output();
     let script = "trap 'echo graceful exit; exit 0' TERM; echo up; while :; do sleep 0.1; done";
     p.run(&["run", "-d", "--network", "host", "--hostname", "pod-1", "--name", &name, image, "sh", "-c", script]);
+    // Unhealthy while the init step holds the main process back...
+    let health = p.cmd().args(["healthcheck", "run", &name]).output().unwrap();
+    let logs = p.text(&["logs", &name]);
+    assert!(!logs.contains("up"), "the main process started within the 2 s init step: {logs}");
+    assert!(!health.status.success(), "healthy before the main process runs");
     wait_for_log(&p, &name, "up");
 
+    // ...healthy once it runs.
     let health = p.cmd().args(["healthcheck", "run", &name]).output().unwrap();
     assert!(health.status.success(), "unhealthy: {}", String::from_utf8_lossy(&health.stderr));
+    assert_eq!(p.text(&["inspect", &name, "--format", "{{.State.Health.Status}}"]), "healthy");
 
     let started = Instant::now();
     let hook = p.cmd().args(["exec", &name, "/podinit", "pre-stop"]).output().unwrap();
