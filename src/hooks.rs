@@ -75,7 +75,7 @@ pub fn run_standalone(actions: &[Action], main: &crate::config::Main) -> Vec<Str
                 std::thread::sleep(*d);
                 Outcome::Success(a.kind.describe())
             }
-            Kind::Exec(argv) => match crate::process::spawn(argv, main, None, false) {
+            Kind::Exec(argv) => match crate::process::spawn(argv, main, None, None) {
                 Err(e) => Outcome::failed(e.message),
                 Ok(pid) => {
                     let deadline = a.timeout.map(|t| Instant::now() + t);

@@ -57,7 +57,7 @@ pub fn main() -> ! {
 /// panic is a finding. Not part of podinit's interface.
 #[doc(hidden)]
 pub fn fuzz_config(text: &str) {
-    let env = |k: &str| (k.len() % 2 == 0).then(|| k.to_lowercase());
+    let env = |k: &str| k.len().is_multiple_of(2).then(|| k.to_lowercase());
     if let Ok(file) = config::parse(text, &env) {
         let _ = config::plan(&file);
         let opts = cli::parse(vec!["--".into(), "true".into()], &|_: &str| None);

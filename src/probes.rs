@@ -98,7 +98,7 @@ impl Probes {
     pub fn on_time(&mut self, now: Instant, runner: &mut Runner) {
         for w in self.active() {
             if w.running.is_none() && w.next_at <= now {
-                w.running = Some(runner.start(&w.probe.action, w.probe.action.timeout));
+                w.running = Some(runner.start_probe(&w.probe.action, w.probe.action.timeout));
                 w.next_at = now + w.probe.period;
             }
         }

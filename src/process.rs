@@ -8,6 +8,7 @@ use crate::config::Main;
 use crate::{signals, user};
 use std::ffi::OsString;
 use std::io;
+use std::io::PipeWriter;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -78,15 +79,23 @@ pub struct SpawnError {
     pub message: String,
 }
 
-/// Starts `argv` in its own process group, as the `[main]` table says (env,
-/// user, workdir; `dir` when it names no workdir), with default signal
-/// dispositions and an empty mask. `foreground` gives it the terminal when
-/// stdin is one (the main process); other commands get /dev/null as stdin.
-pub fn spawn(argv: &[String], main: &Main, dir: Option<&Path>, foreground: bool) -> Result<i32, SpawnError> {
-    spawn_os(&argv.iter().map(OsString::from).collect::<Vec<_>>(), main, dir, foreground)
+/// Starts an action's `argv` in its own process group, as the `[main]` table
+/// says (env, user, workdir; `dir` when it names no workdir), with default
+/// signal dispositions, an empty mask and /dev/null as stdin. Its stdout and
+/// stderr are podinit's, or `output` when given (a probe's captured output).
+pub fn spawn(argv: &[String], main: &Main, dir: Option<&Path>, output: Option<PipeWriter>) -> Result<i32, SpawnError> {
+    spawn_os(&argv.iter().map(OsString::from).collect::<Vec<_>>(), main, dir, false, output)
 }
 
-pub fn spawn_os(argv: &[OsString], main: &Main, dir: Option<&Path>, foreground: bool) -> Result<i32, SpawnError> {
+/// `spawn` for any argv; `foreground` (the main process) keeps stdin and
+/// takes the terminal when stdin is one.
+pub fn spawn_os(
+    argv: &[OsString],
+    main: &Main,
+    dir: Option<&Path>,
+    foreground: bool,
+    output: Option<PipeWriter>,
+) -> Result<i32, SpawnError> {
     let Some((program, args)) = argv.split_first() else {
         return Err(SpawnError { code: 2, message: "no command to run".into() });
     };
@@ -103,6 +112,12 @@ pub fn spawn_os(argv: &[OsString], main: &Main, dir: Option<&Path>, foreground: 
     cmd.envs(main.env.iter().map(|(k, v)| (k, v)));
     if !foreground {
         cmd.stdin(Stdio::null());
+    }
+    if let Some(out) = output {
+        if let Ok(err) = out.try_clone() {
+            cmd.stderr(err);
+        }
+        cmd.stdout(out);
     }
     let ids = main.user.as_ref().map(|(_, ids)| ids.clone());
     // SAFETY: the closure makes only async-signal-safe calls and allocates nothing.

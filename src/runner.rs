@@ -3,12 +3,14 @@
 //! child the supervisor reaps (`on_exit`), a sleep is a deadline, a network
 //! kind runs on a worker thread that reports through a channel and one byte
 //! on the wake-up socket the supervisor polls. Workers never touch processes.
+//! A probe's exec output is captured through a pipe the supervisor also polls,
+//! so its failure event can quote it, as the kubelet's does.
 
 use crate::actions::{self, Action, Kind, Outcome};
 use crate::config::Main;
 use crate::process::{self, ExitStatus};
 use crate::{duration, signals};
-use std::io::Read;
+use std::io::{PipeReader, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -20,6 +22,9 @@ pub type Id = u64;
 
 /// Extra time a worker gets past its own limit before the runner gives up on it.
 const WORKER_SLACK: Duration = Duration::from_millis(500);
+
+/// How much of a probe's output its failure event quotes; the rest is read and dropped.
+const KEPT_OUTPUT: usize = 1024;
 
 #[derive(Debug)]
 enum Work {
@@ -38,6 +43,45 @@ struct InFlight {
     /// When a timer completes, or when a proc or worker has run out of time.
     deadline: Option<Instant>,
     label: String,
+    /// A captured exec's output pipe (open until end of file or exit) and its first bytes.
+    output: Option<(Option<PipeReader>, Vec<u8>)>,
+}
+
+impl InFlight {
+    /// Reads what the captured output pipe holds now, without blocking.
+    fn read_output(&mut self) {
+        let Some((pipe @ Some(_), kept)) = &mut self.output else { return };
+        let mut buf = [0u8; 4096];
+        loop {
+            match pipe.as_mut().map(|p| p.read(&mut buf)) {
+                Some(Ok(n)) if n > 0 => {
+                    let room = KEPT_OUTPUT.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                }
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                _ => {
+                    *pipe = None; // end of file or an error: nothing more to read
+                    return;
+                }
+            }
+        }
+    }
+
+    /// `message` and, for a captured exec, what it printed (one line, control
+    /// characters dropped, cut at KEPT_OUTPUT bytes).
+    fn with_output(&mut self, message: String) -> String {
+        self.read_output();
+        let Some((_, kept)) = self.output.take() else { return message };
+        let text = String::from_utf8_lossy(&kept);
+        let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let text: String = text.chars().filter(|c| !c.is_control()).collect();
+        match (text.is_empty(), kept.len() >= KEPT_OUTPUT) {
+            (true, _) => message,
+            (false, false) => format!("{message}: {text}"),
+            (false, true) => format!("{message}: {text}..."),
+        }
+    }
 }
 
 pub struct Runner {
@@ -75,21 +119,43 @@ impl Runner {
     /// Starts `action`; `limit` overrides its own timeout (init wait steps
     /// bound each attempt). The outcome arrives later through `take_done`.
     pub fn start(&mut self, action: &Action, limit: Option<Duration>) -> Id {
+        self.start_with(action, limit, false)
+    }
+
+    /// Starts a probe's action: like `start`, and an exec's output is kept for
+    /// its failure message instead of going to podinit's stdout.
+    pub fn start_probe(&mut self, action: &Action, limit: Option<Duration>) -> Id {
+        self.start_with(action, limit, true)
+    }
+
+    fn start_with(&mut self, action: &Action, limit: Option<Duration>, capture: bool) -> Id {
         let id = self.next;
         self.next += 1;
         let now = Instant::now();
         let limit = limit.or(action.timeout);
         let label = action.kind.describe();
         match &action.kind {
-            Kind::Exec(argv) => match process::spawn(argv, &self.main, self.dir.as_deref(), false) {
-                Ok(pid) => {
-                    log::debug!("{}: started process {pid}", action.name);
-                    self.inflight.push(InFlight { id, work: Work::Proc(pid), deadline: limit.map(|l| now + l), label });
+            Kind::Exec(argv) => {
+                let (reader, writer) = match capture.then(output_pipe) {
+                    Some(Some((r, w))) => (Some(r), Some(w)),
+                    _ => (None, None),
+                };
+                match process::spawn(argv, &self.main, self.dir.as_deref(), writer) {
+                    Ok(pid) => {
+                        log::debug!("{}: started process {pid}", action.name);
+                        self.inflight.push(InFlight {
+                            id,
+                            work: Work::Proc(pid),
+                            deadline: limit.map(|l| now + l),
+                            label,
+                            output: reader.map(|r| (Some(r), Vec::new())),
+                        });
+                    }
+                    Err(e) => self.done.push((id, Outcome::Failure { code: e.code, message: e.message })),
                 }
-                Err(e) => self.done.push((id, Outcome::Failure { code: e.code, message: e.message })),
-            },
+            }
             Kind::Sleep(d) => {
-                self.inflight.push(InFlight { id, work: Work::Timer, deadline: Some(now + *d), label });
+                self.inflight.push(InFlight { id, work: Work::Timer, deadline: Some(now + *d), label, output: None });
             }
             kind => {
                 let limit = limit.unwrap_or(actions::DEFAULT_ATTEMPT);
@@ -107,6 +173,7 @@ impl Runner {
                         work: Work::Worker,
                         deadline: Some(now + limit + WORKER_SLACK),
                         label,
+                        output: None,
                     }),
                     Err(e) => self.done.push((id, Outcome::failed(format!("cannot start a worker thread: {e}")))),
                 }
@@ -121,15 +188,27 @@ impl Runner {
         let Some(i) = self.inflight.iter().position(|f| matches!(f.work, Work::Proc(p) if p == pid)) else {
             return false;
         };
-        let f = self.inflight.remove(i);
+        let mut f = self.inflight.remove(i);
         // Anything the action left in its group goes with it.
         let _ = signals::send(-pid, libc::SIGKILL);
         let outcome = match status {
             ExitStatus::Exited(0) => Outcome::Success(format!("{}: exit code 0", f.label)),
-            st => Outcome::Failure { code: st.code(), message: format!("{}: {}", f.label, st.describe()) },
+            st => {
+                Outcome::Failure { code: st.code(), message: f.with_output(format!("{}: {}", f.label, st.describe())) }
+            }
         };
         self.done.push((f.id, outcome));
         true
+    }
+
+    /// The captured output pipes, for the supervisor to poll.
+    pub fn output_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
+        self.inflight.iter().filter_map(|f| f.output.as_ref()?.0.as_ref().map(|p| p.as_raw_fd()))
+    }
+
+    /// Reads every captured output pipe (after one of them was readable).
+    pub fn on_output(&mut self) {
+        self.inflight.iter_mut().for_each(InFlight::read_output);
     }
 
     /// Collects finished workers (after the wake-up fd was readable).
@@ -150,12 +229,12 @@ impl Runner {
         let mut i = 0;
         while i < self.inflight.len() {
             if self.inflight[i].deadline.is_some_and(|d| d <= now) {
-                let f = self.inflight.remove(i);
+                let mut f = self.inflight.remove(i);
                 let outcome = match f.work {
                     Work::Timer => Outcome::Success(f.label),
                     Work::Proc(pid) => {
                         let _ = signals::send(-pid, libc::SIGKILL);
-                        Outcome::failed(format!("{}: timed out, killed", f.label))
+                        Outcome::failed(f.with_output(format!("{}: timed out, killed", f.label)))
                     }
                     Work::Worker => Outcome::failed(format!("{}: no answer in time", f.label)),
                 };
@@ -203,6 +282,14 @@ impl Runner {
     pub fn is_running(&self, id: Id) -> bool {
         self.inflight.iter().any(|f| f.id == id)
     }
+}
+
+/// A pipe for a probe's stdout and stderr; its read end never blocks.
+fn output_pipe() -> Option<(PipeReader, std::io::PipeWriter)> {
+    let (r, w) = std::io::pipe().ok()?;
+    // SAFETY: fcntl on a pipe fd we own.
+    let ok = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } == 0;
+    ok.then_some((r, w))
 }
 
 /// `12.3s` / `450ms`: how long something took, for events.

@@ -157,7 +157,7 @@ impl Supervisor {
     fn run_loop(&mut self) -> i32 {
         let mut pending = Vec::new();
         loop {
-            let [signalled, woken, knocked] = self.wait();
+            let [signalled, woken, knocked, printed] = self.wait();
             if signalled {
                 self.signals.drain(&mut pending);
             }
@@ -171,6 +171,9 @@ impl Supervisor {
             }
             if woken {
                 self.runner.on_wake();
+            }
+            if printed {
+                self.runner.on_output();
             }
             if let (true, Some(c)) = (knocked, &self.control) {
                 c.accept();
@@ -186,9 +189,10 @@ impl Supervisor {
         }
     }
 
-    /// Blocks until a signal arrives, a worker finishes, a client connects, or
-    /// the nearest deadline passes; returns which of the first three are ready.
-    fn wait(&self) -> [bool; 3] {
+    /// Blocks until a signal arrives, a worker finishes, a client connects, a
+    /// probe writes output, or the nearest deadline passes; returns which of
+    /// these four are ready.
+    fn wait(&self) -> [bool; 4] {
         let timeout_ms = match self.deadline() {
             None => -1,
             Some(at) => {
@@ -198,14 +202,16 @@ impl Supervisor {
             }
         };
         let control = self.control.as_ref().map_or(-1, |c| c.fd()); // poll ignores -1
-        let mut fds = [
-            libc::pollfd { fd: self.signals.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: self.runner.wake_fd(), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: control, events: libc::POLLIN, revents: 0 },
-        ];
+        let fixed = [self.signals.as_raw_fd(), self.runner.wake_fd(), control];
+        let mut fds: Vec<libc::pollfd> = fixed
+            .into_iter()
+            .chain(self.runner.output_fds())
+            .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+            .collect();
         // SAFETY: fds is a valid array of pollfds. EINTR only returns early.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-        fds.map(|p| p.revents != 0)
+        let ready = |p: &libc::pollfd| p.revents != 0;
+        [ready(&fds[0]), ready(&fds[1]), ready(&fds[2]), fds[3..].iter().any(ready)]
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -227,7 +233,7 @@ impl Supervisor {
     /// status when it cannot start.
     fn start_main(&mut self) -> Result<(), i32> {
         let main = &self.spec.main;
-        let pid = process::spawn_os(&main.command, main, self.workdir.as_deref(), true).map_err(|e| {
+        let pid = process::spawn_os(&main.command, main, self.workdir.as_deref(), true, None).map_err(|e| {
             log::error!("{}", e.message);
             e.code
         })?;

@@ -240,6 +240,54 @@ fn hooks_that_leave_daemons_behind_hold_nothing() {
     assert!(out.stderr.contains("left after the main process with SIGTERM"), "{}", out.stderr);
 }
 
+/// Probes that misbehave: a liveness probe that leaves a daemon in its group
+/// and one in a session of its own; a readiness probe that writes 2 MB,
+/// ignores SIGTERM and hangs past its timeout. podinit reads and drops probe
+/// output (quoting at most 1 KiB, on one line, in the event), kills the hung
+/// probe's group at the timeout and the first daemon with its probe's group,
+/// reaps all of it, keeps answering, and stops with the main process's status.
+#[test]
+fn probes_that_flood_fork_daemons_or_ignore_sigterm_hold_nothing() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = TempDir::new("bad-probes");
+    let cfg = dir.config(
+        "grace_period = \"10s\"\n\
+         [probe.liveness]\nexec = [\"sh\", \"-c\", \"sleep 1000 & setsid sleep 1001 & echo alive\"]\nperiod = \"300ms\"\n\
+         [probe.readiness]\nexec = [\"sh\", \"-c\", \"trap '' TERM; head -c 2000000 /dev/zero | tr '\\\\0' x; exec sleep 100\"]\ntimeout = \"500ms\"\nperiod = \"300ms\"\n",
+    );
+    let p = start_pid1_with_socket(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir, 7)]);
+    let sock = dir.s("pi.sock");
+    wait_for_file(&dir.path("ready"), "", LIMIT);
+    std::thread::sleep(Duration::from_millis(2500));
+    let (s, took) = status(&sock);
+    assert!(took < Duration::from_secs(2), "status took {took:?} while probes flooded");
+    assert_eq!(
+        (s["phase"].as_str(), s["live"].as_bool(), s["ready"].as_bool()),
+        (Some("Running"), Some(true), Some(false)),
+        "{s}"
+    );
+    assert_eq!(s["restarts"], 0, "{s}");
+    let below = tree(p.pid);
+    let count = |cmd: &str| below.iter().filter(|(_, _, c)| c == cmd).count();
+    assert!(count("sleep 100") <= 1, "hung readiness probes left: {below:?}");
+    assert_eq!(count("sleep 1000"), 0, "the daemon in the probe's group outlived it: {below:?}");
+    assert!(count("sleep 1001") >= 3, "the setsid daemons should live on, as under the kubelet: {below:?}");
+    assert!(!below.iter().any(|(_, state, _)| *state == 'Z'), "zombies under podinit: {below:?}");
+    let (out, took) = sigterm(p, "bad probes");
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let unhealthy: Vec<&str> = events(&out.stderr, "Unhealthy");
+    assert!(!unhealthy.is_empty(), "{}", out.stderr);
+    for line in &unhealthy {
+        assert!(line.contains("readiness probe failed") && line.contains("timed out, killed: xxxx"), "{line}");
+        assert!(line.len() < 1500, "the event quotes too much: {} bytes", line.len());
+    }
+    assert!(!out.stdout.contains("xxxx"), "probe output reached podinit's stdout");
+    assert!(out.stderr.contains("left after the main process with SIGTERM"), "{}", out.stderr);
+}
+
 /// Hooks that write 50 MB each to stdout: podinit does not buffer or pipe
 /// hook output, so it stays responsive while a hook is blocked on a full
 /// stdout, and once the reader drains it, postStart and preStop complete and

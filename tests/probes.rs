@@ -128,10 +128,18 @@ fn a_failing_startup_probe_kills_the_container() {
         return;
     }
     let dir = TempDir::new("startup-fail");
-    let cfg = dir.config("[probe.startup]\nexec = [\"false\"]\nperiod = \"100ms\"\nfailure_threshold = 3\n");
+    let cfg = dir.config(
+        "[probe.startup]\nexec = [\"sh\", \"-c\", \"echo cache not warm; echo 12% >&2; exit 1\"]\nperiod = \"100ms\"\nfailure_threshold = 3\n",
+    );
     let out = run_pid1(&["-c", &cfg, "--", "sh", "-c", "trap 'exit 8' TERM; while :; do sleep 0.02; done"], LIMIT);
     assert_eq!(out.code, 8, "{}", out.stderr);
     assert!(out.stderr.contains("startup probe failed 3 times in a row"), "{}", out.stderr);
+    // The event quotes the probe's output (stdout and stderr), as the kubelet's does.
+    let unhealthy: Vec<&str> =
+        out.stderr.lines().filter(|l| l.starts_with("podinit: Unhealthy: startup probe failed")).collect();
+    assert_eq!(unhealthy.len(), 3, "{}", out.stderr);
+    assert!(unhealthy.iter().all(|l| l.ends_with("exit code 1: cache not warm 12%")), "{}", out.stderr);
+    assert!(!out.stdout.contains("cache not warm"), "probe output went to stdout: {}", out.stdout);
 }
 
 #[test]
