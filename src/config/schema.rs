@@ -80,26 +80,25 @@ fn located(text: &str, e: &toml::de::Error) -> String {
 }
 
 /// For an error on `[[name]]`: the offset of the header of the first entry
-/// that fails on its own (entries are checked again one by one).
+/// that fails on its own. Each entry's text (its header up to the next
+/// header) is loaded again alone, through the same loader, so this costs no
+/// code beyond a loop.
 fn failing_entry(text: &str, header: &str) -> Option<usize> {
-    let name = header.strip_prefix("[[")?.split("]]").next()?.trim();
-    let doc: toml::Table = toml::from_str(text).ok()?;
-    let entries = doc.get(name)?.as_array()?;
-    let index = entries.iter().position(|v| match name {
-        "init" => InitEntry::deserialize(v.clone()).is_err(),
-        "post_start" => PostStartEntry::deserialize(v.clone()).is_err(),
-        "pre_stop" => PreStopEntry::deserialize(v.clone()).is_err(),
-        _ => false,
-    })?;
+    let name: String = header.strip_prefix("[[")?.split("]]").next()?.split_whitespace().collect();
+    let is_header = |line: &str| line.trim_start().starts_with('[');
     let mut offset = 0;
-    let mut seen = 0;
-    for line in text.split_inclusive('\n') {
-        let bare: String = line.split('#').next().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect();
-        if bare.strip_prefix("[[").and_then(|b| b.strip_suffix("]]")) == Some(name) {
-            if seen == index {
-                return Some(offset);
+    let mut entry: Option<usize> = None;
+    for line in text.split_inclusive('\n').chain(std::iter::once("[end]")) {
+        if is_header(line) {
+            if let Some(at) = entry.take() {
+                if toml::from_str::<RawFile>(&text[at..offset]).is_err() {
+                    return Some(at);
+                }
             }
-            seen += 1;
+            let bare: String = line.split('#').next().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect();
+            if bare.strip_prefix("[[").and_then(|b| b.strip_suffix("]]")) == Some(name.as_str()) {
+                entry = Some(offset);
+            }
         }
         offset += line.len();
     }
