@@ -814,6 +814,78 @@ fn a_crowded_control_socket_still_answers_and_stops_normally() {
     assert_eq!(out.code, 7, "{}", out.stderr);
 }
 
+/// Fuzzed control requests: 400 requests of random bytes, valid verbs with
+/// junk around them, several lines, and a 1 MiB line. Every answer is one
+/// `fail ...` line, a status, or nothing; none triggers preStop; podinit stays
+/// Running and stops normally. (Deterministic: a fixed xorshift seed.)
+#[test]
+fn fuzzed_control_requests_get_clear_answers_and_change_nothing() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = TempDir::new("fuzz-socket");
+    let sock = dir.s("pi.sock");
+    let p = start_pid1_with_socket(&dir, &["--", "sh", "-c", &app(&dir, 7)]);
+    wait_for_file(&dir.path("ready"), "", LIMIT);
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let pieces: [&[u8]; 10] =
+        [b"status", b"pre-stop", b"\n", b"\r\n", b" ", b"\0", b"\xff\xfe", b"STATUS", b"pre-stop-now", b"{\"ask\":1}"];
+    let mut unknown = 0;
+    for i in 0..400 {
+        let mut req: Vec<u8> = Vec::new();
+        match i {
+            0 => req = vec![b'x'; 1 << 20],
+            _ => {
+                for _ in 0..(next() % 6) {
+                    match next() % 3 {
+                        0 => req.extend((0..next() % 40).map(|_| next() as u8)),
+                        _ => req.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]),
+                    }
+                }
+            }
+        }
+        let first = String::from_utf8_lossy(req.split(|&b| b == b'\n').next().unwrap_or(&[])).trim().to_string();
+        if first == "pre-stop" {
+            continue; // a valid request, not a fuzzed one
+        }
+        let mut c = UnixStream::connect(&sock).unwrap();
+        c.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+        let _ = c.write_all(&req);
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        let ok = match first.as_str() {
+            "status" => answer.starts_with("Phase:") || answer.starts_with('{') || answer.is_empty(),
+            "" if !req.contains(&b'\n') && !req.is_empty() => answer.is_empty() || answer.starts_with("fail "),
+            "" => answer.is_empty() || answer.starts_with("fail "),
+            _ => answer == "fail unknown request: send pre-stop or status\n" || answer.is_empty(),
+        };
+        assert!(ok, "request {i} ({} bytes, first line {first:?}) got {answer:?}", req.len());
+        unknown += usize::from(answer.starts_with("fail unknown request"));
+    }
+    assert!(unknown > 100, "only {unknown} requests were refused as unknown: the fuzzing proves little");
+    let (s, took) = status(&sock);
+    assert_eq!(s["phase"], "Running", "{s}");
+    assert_eq!(s["pre_stop"], "not run", "a fuzzed request triggered preStop: {s}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let (out, _) = sigterm(p, "fuzzed socket");
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(out.stderr.contains("Killing: sent SIGTERM to main process"), "{}", out.stderr);
+    assert!(
+        !out.stderr.bytes().any(|b| b != b'\n' && b.is_ascii_control()),
+        "raw control bytes reached stderr: {:?}",
+        out.stderr
+    );
+}
+
 /// Credentials in URLs (`http://user:secret@host/`) and secret headers
 /// (Authorization, API keys) reach the servers but no output: event lines in
 /// text and JSON (at trace level), `podinit status --json`, `podinit
