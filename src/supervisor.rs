@@ -202,13 +202,14 @@ impl Supervisor {
             }
         };
         let control = self.control.as_ref().map_or(-1, |c| c.fd()); // poll ignores -1
+                                                                    // Three fixed fds, then the probes' output pipes (one run per probe at
+                                                                    // most; a pipe left out is read when its probe exits). No allocation.
+        let mut fds = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; 6];
         let fixed = [self.signals.as_raw_fd(), self.runner.wake_fd(), control];
-        let mut fds: Vec<libc::pollfd> = fixed
-            .into_iter()
-            .chain(self.runner.output_fds())
-            .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
-            .collect();
-        // SAFETY: fds is a valid array of pollfds. EINTR only returns early.
+        for (slot, fd) in fds.iter_mut().zip(fixed.into_iter().chain(self.runner.output_fds())) {
+            slot.fd = fd;
+        }
+        // SAFETY: fds is a valid array of pollfds; poll ignores fd -1. EINTR only returns early.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         let ready = |p: &libc::pollfd| p.revents != 0;
         [ready(&fds[0]), ready(&fds[1]), ready(&fds[2]), fds[3..].iter().any(ready)]
