@@ -2,8 +2,8 @@
 //!
 //! `main` parses the invocation, sets up logging and hands each verb to its
 //! module; it alone turns outcomes into podinit's exit status (SPEC behaviour 10).
-//! The crate is a library only so that the fuzz targets in fuzz/ can reach the
-//! config loader (`fuzz_config`); src/main.rs calls `main`.
+//! The crate is a library only so that the fuzz target in fuzz/ can reach the
+//! config loader (`fuzz_config`, built with `--cfg fuzzing`); src/main.rs calls `main`.
 
 mod actions;
 mod cli;
@@ -54,8 +54,8 @@ pub fn main() -> ! {
 }
 
 /// The config fuzz target's entry: load, plan and resolve any text; only a
-/// panic is a finding. Not part of podinit's interface.
-#[doc(hidden)]
+/// panic is a finding. Built only for fuzzing (cargo-fuzz sets `--cfg fuzzing`).
+#[cfg(fuzzing)]
 pub fn fuzz_config(text: &str) {
     let env = |k: &str| k.len().is_multiple_of(2).then(|| k.to_lowercase());
     if let Ok(file) = config::parse(text, &env) {

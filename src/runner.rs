@@ -43,20 +43,24 @@ struct InFlight {
     /// When a timer completes, or when a proc or worker has run out of time.
     deadline: Option<Instant>,
     label: String,
-    /// A captured exec's output pipe (open until end of file or exit) and its first bytes.
-    output: Option<(Option<PipeReader>, Vec<u8>)>,
+    /// A captured exec's output: its pipe (open until end of file or exit),
+    /// its first bytes, and whether more came than were kept.
+    output: Option<(Option<PipeReader>, Vec<u8>, bool)>,
 }
 
 impl InFlight {
-    /// Reads what the captured output pipe holds now, without blocking.
+    /// Reads what the captured output pipe holds now, without blocking, and
+    /// at most 64 KiB a call: a probe writing without end (`yes`) cannot hold
+    /// PID 1 here; poll reports the rest at the next turn of the loop.
     fn read_output(&mut self) {
-        let Some((pipe @ Some(_), kept)) = &mut self.output else { return };
+        let Some((pipe @ Some(_), kept, dropped)) = &mut self.output else { return };
         let mut buf = [0u8; 4096];
-        loop {
+        for _ in 0..16 {
             match pipe.as_mut().map(|p| p.read(&mut buf)) {
                 Some(Ok(n)) if n > 0 => {
                     let room = KEPT_OUTPUT.saturating_sub(kept.len());
                     kept.extend_from_slice(&buf[..n.min(room)]);
+                    *dropped |= n > room;
                 }
                 Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Some(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -69,14 +73,16 @@ impl InFlight {
     }
 
     /// `message` and, for a captured exec, what it printed (one line, control
-    /// characters dropped, cut at KEPT_OUTPUT bytes).
+    /// characters dropped, cut at KEPT_OUTPUT bytes, marked `...` when cut).
     fn with_output(&mut self, message: String) -> String {
         self.read_output();
-        let Some((_, kept)) = self.output.take() else { return message };
+        let Some((_, kept, dropped)) = self.output.take() else { return message };
         let text = String::from_utf8_lossy(&kept);
+        // A character cut in two at the limit is not the probe's fault.
+        let text = if dropped { text.trim_end_matches('\u{FFFD}') } else { &text };
         let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
         let text: String = text.chars().filter(|c| !c.is_control()).collect();
-        match (text.is_empty(), kept.len() >= KEPT_OUTPUT) {
+        match (text.is_empty(), dropped) {
             (true, _) => message,
             (false, false) => format!("{message}: {text}"),
             (false, true) => format!("{message}: {text}..."),
@@ -148,7 +154,7 @@ impl Runner {
                             work: Work::Proc(pid),
                             deadline: limit.map(|l| now + l),
                             label,
-                            output: reader.map(|r| (Some(r), Vec::new())),
+                            output: reader.map(|r| (Some(r), Vec::new(), false)),
                         });
                     }
                     Err(e) => self.done.push((id, Outcome::Failure { code: e.code, message: e.message })),

@@ -259,14 +259,17 @@ fn a_read_only_run_falls_back_to_tmp_and_a_read_only_socket_dir_is_reported() {
     if !can_unshare() {
         return;
     }
-    let main = format!(
-        "for i in 1 2 3 4 5 6 7 8 9 10; do {bin} status --json && exit 4; sleep 0.1; done; exit 9",
-        bin = bin()
-    );
+    // A fresh /tmp (so no other podinit's socket is met there); the binary,
+    // which may itself live under /tmp, is copied in through an open fd.
+    let main = "for i in 1 2 3 4 5 6 7 8 9 10; do /tmp/podinit status --json && exit 4; sleep 0.1; done; exit 9";
     let mut cmd = Command::new("unshare");
     cmd.args(["--pid", "--fork", "--mount-proc", "sh", "-c"])
-        .arg("mount -t tmpfs -o ro tmpfs /run && mount -t tmpfs tmpfs /tmp && touch /run/x 2>/dev/null && exit 99; exec \"$0\" -- sh -c \"$1\"")
-        .args([bin(), &main])
+        .arg(
+            "exec 3<\"$0\" && mount -t tmpfs -o ro tmpfs /run && mount -t tmpfs tmpfs /tmp \
+             && cat <&3 >/tmp/podinit && chmod 755 /tmp/podinit && ! touch /run/x 2>/dev/null \
+             && exec /tmp/podinit -- sh -c \"$1\"",
+        )
+        .args([bin(), main])
         .env_remove("PODINIT_SOCKET");
     let out = run_pid1_command(cmd, LIMIT);
     assert_eq!(out.code, 4, "status never reached podinit: {}{}", out.stdout, out.stderr);

@@ -241,8 +241,8 @@ fn hooks_that_leave_daemons_behind_hold_nothing() {
 }
 
 /// Probes that misbehave: a liveness probe that leaves a daemon in its group
-/// and one in a session of its own; a readiness probe that writes 2 MB,
-/// ignores SIGTERM and hangs past its timeout. podinit reads and drops probe
+/// and one in a session of its own; a readiness probe that writes without end
+/// (`yes`), ignores SIGTERM and outlives its timeout. podinit reads and drops probe
 /// output (quoting at most 1 KiB, on one line, in the event), kills the hung
 /// probe's group at the timeout and the first daemon with its probe's group,
 /// reaps all of it, keeps answering, and stops with the main process's status.
@@ -255,7 +255,7 @@ fn probes_that_flood_fork_daemons_or_ignore_sigterm_hold_nothing() {
     let cfg = dir.config(
         "grace_period = \"10s\"\n\
          [probe.liveness]\nexec = [\"sh\", \"-c\", \"sleep 1000 & setsid sleep 1001 & echo alive\"]\nperiod = \"300ms\"\n\
-         [probe.readiness]\nexec = [\"sh\", \"-c\", \"trap '' TERM; head -c 2000000 /dev/zero | tr '\\\\0' x; exec sleep 100\"]\ntimeout = \"500ms\"\nperiod = \"300ms\"\n",
+         [probe.readiness]\nexec = [\"sh\", \"-c\", \"trap '' TERM; exec yes xxxx\"]\ntimeout = \"500ms\"\nperiod = \"300ms\"\n",
     );
     let p = start_pid1_with_socket(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir, 7)]);
     let sock = dir.s("pi.sock");
@@ -271,7 +271,7 @@ fn probes_that_flood_fork_daemons_or_ignore_sigterm_hold_nothing() {
     assert_eq!(s["restarts"], 0, "{s}");
     let below = tree(p.pid);
     let count = |cmd: &str| below.iter().filter(|(_, _, c)| c == cmd).count();
-    assert!(count("sleep 100") <= 1, "hung readiness probes left: {below:?}");
+    assert!(count("yes xxxx") <= 1, "endless readiness probes left: {below:?}");
     assert_eq!(count("sleep 1000"), 0, "the daemon in the probe's group outlived it: {below:?}");
     assert!(count("sleep 1001") >= 3, "the setsid daemons should live on, as under the kubelet: {below:?}");
     assert!(!below.iter().any(|(_, state, _)| *state == 'Z'), "zombies under podinit: {below:?}");

@@ -79,55 +79,86 @@ fn located(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
+/// The lines of `text` from `from` on: offset, line, and whether the line
+/// starts inside a multi-line string (where `[` and `=` mean nothing).
+fn scan(text: &str, from: usize) -> impl Iterator<Item = (usize, &str, bool)> {
+    let (mut offset, mut in_string) = (from, false);
+    text[from..].split_inclusive('\n').map(move |line| {
+        let item = (offset, line, in_string);
+        offset += line.len();
+        if (line.matches("\"\"\"").count() + line.matches("'''").count()) % 2 == 1 {
+            in_string = !in_string;
+        }
+        item
+    })
+}
+
+/// A table header's name and whether it is an array entry: `[[init]]` ->
+/// ("init", true), `[init.http]` -> ("init.http", false).
+fn header_of(line: &str, in_string: bool) -> Option<(String, bool)> {
+    if in_string || !line.trim_start().starts_with('[') {
+        return None;
+    }
+    let bare: String = line.split('#').next().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect();
+    Some((bare.trim_matches(|c| c == '[' || c == ']').to_string(), bare.starts_with("[[")))
+}
+
 /// For an error on `[[name]]`: the offset of the header of the first entry
-/// that fails on its own. Each entry's text (its header up to the next
-/// header) is loaded again alone, through the same loader, so this costs no
-/// code beyond a loop.
+/// that fails on its own. Each entry's text (its header, its sub-tables, up
+/// to the next other header) is loaded again alone, through the same loader,
+/// so this costs no code beyond a loop.
 fn failing_entry(text: &str, header: &str) -> Option<usize> {
-    let name: String = header.strip_prefix("[[")?.split("]]").next()?.split_whitespace().collect();
-    let is_header = |line: &str| line.trim_start().starts_with('[');
-    let mut offset = 0;
+    let (name, _) = header_of(header, false)?;
+    let sub = format!("{name}.");
+    let headers = scan(text, 0).filter_map(|(at, line, s)| Some((at, header_of(line, s)?)));
     let mut entry: Option<usize> = None;
-    for line in text.split_inclusive('\n').chain(std::iter::once("[end]")) {
-        if is_header(line) {
-            if let Some(at) = entry.take() {
-                if toml::from_str::<RawFile>(&text[at..offset]).is_err() {
-                    return Some(at);
-                }
-            }
-            let bare: String = line.split('#').next().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect();
-            if bare.strip_prefix("[[").and_then(|b| b.strip_suffix("]]")) == Some(name.as_str()) {
-                entry = Some(offset);
+    for (at, (h, array)) in headers.chain(std::iter::once((text.len(), (String::new(), false)))) {
+        if h.starts_with(&sub) {
+            continue; // `[init.http]` belongs to the entry above it
+        }
+        if let Some(start) = entry.take() {
+            if toml::from_str::<RawFile>(&text[start..at]).is_err() {
+                return Some(start);
             }
         }
-        offset += line.len();
+        if array && h == name {
+            entry = Some(at);
+        }
     }
     None
 }
 
-/// Inside the table whose header starts at `start`: the offset of the first
-/// `key = ...` line whose key the message names, in backticks first, else as
-/// a word.
+/// Inside the table whose header starts at `start` (and its sub-tables): the
+/// offset of the `key = ...` line whose key the message names first, in
+/// backticks if any is, else as a word.
 fn named_key_line(text: &str, start: usize, msg: &str) -> Option<usize> {
-    let mut lines = Vec::new();
-    let mut offset = start;
-    for (i, line) in text[start..].split_inclusive('\n').enumerate() {
-        if i > 0 && line.trim_start().starts_with('[') {
-            break;
+    let mut lines = scan(text, start);
+    let (name, _) = lines.next().and_then(|(_, line, _)| header_of(line, false))?;
+    let sub = format!("{name}.");
+    let mut keys = Vec::new();
+    for (at, line, in_string) in lines {
+        match header_of(line, in_string) {
+            Some((h, _)) if h.starts_with(&sub) => continue,
+            Some(_) => break,
+            None if in_string => continue,
+            None => {}
         }
         if let Some((key, _)) = line.split_once('=') {
-            lines.push((key.trim().trim_matches('"'), offset + (line.len() - line.trim_start().len())));
+            let key = key.trim().trim_matches('"');
+            if !key.is_empty() {
+                keys.push((key, at + (line.len() - line.trim_start().len())));
+            }
         }
-        offset += line.len();
     }
-    let word = |k: &str| {
-        msg.match_indices(k).any(|(i, _)| {
-            let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-            !msg[..i].ends_with(ident) && !msg[i + k.len()..].starts_with(ident)
-        })
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let as_word = |k: &str| {
+        msg.match_indices(k)
+            .map(|(i, _)| i)
+            .find(|&i| !msg[..i].ends_with(ident) && !msg[i + k.len()..].starts_with(ident))
     };
-    let quoted = lines.iter().find(|(k, _)| !k.is_empty() && msg.contains(&format!("`{k}`")));
-    quoted.or_else(|| lines.iter().find(|(k, _)| !k.is_empty() && word(k))).map(|&(_, at)| at)
+    let quoted = keys.iter().filter_map(|&(k, at)| Some((msg.find(&format!("`{k}`"))?, at))).min();
+    let named = quoted.or_else(|| keys.iter().filter_map(|&(k, at)| Some((as_word(k)?, at))).min());
+    named.map(|(_, at)| at)
 }
 
 /// A string with `${VAR}` expanded.

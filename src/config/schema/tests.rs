@@ -80,7 +80,7 @@ fn errors_name_line_and_key() {
         ("[main]\ncommand = \"java -jar\"", "2:", "command", "invalid type"),
         ("[main]\ncommand = [\"x\"]\nuser = \"no-such-user-podinit\"", "3:", "key `user`", "no-such-user-podinit"),
         ("[[pre_stop]]\ntcp = \"db:5432\"", "2:", "key `tcp`", "`tcp` is not allowed in pre_stop"),
-        ("[[init]]\nsleep = 1\nexec = [\"x\"]", "2:", "key `sleep`", "exactly one kind"),
+        ("[[init]]\nsleep = 1\nexec = [\"x\"]", "3:", "key `exec`", "exactly one kind"),
         ("[[init]]\nname = \"x\"", "1:", "[init]", "needs one of exec"),
         ("[[init]]\ntcp = \"db\"", "2:", "key `tcp`", "not host:port"),
         ("[[init]]\nexec = [\"${NOPE}\"]", "2:", "exec", "NOPE is not set"),
@@ -105,6 +105,20 @@ fn errors_name_line_and_key() {
             "7:3:",
             "key `tcp`",
             "not host:port",
+        ),
+        // A valid entry with a sub-table, then the one at fault.
+        (
+            "[[init]]\nname = \"cfg\"\n[init.http]\nurl = \"http://cfg:8888/health\"\n[[init]]\ntcp = \"db\"\n",
+            "6:",
+            "key `tcp`",
+            "not host:port",
+        ),
+        // A shell script whose lines start with '[' does not end its entry.
+        (
+            "[[init]]\nexec = [\"sh\", \"-c\", \"\"\"\n[ -f /ready ] && exit 0\nx = 1\n\"\"\"]\n[[init]]\nname = \"resolve\"\ndns = \"db host\"\n",
+            "8:",
+            "key `dns`",
+            "is not a host name",
         ),
     ];
     for (text, line, key, want) in cases {
