@@ -254,7 +254,7 @@ fn probes_that_flood_fork_daemons_or_ignore_sigterm_hold_nothing() {
     let dir = TempDir::new("bad-probes");
     let cfg = dir.config(
         "grace_period = \"10s\"\n\
-         [probe.liveness]\nexec = [\"sh\", \"-c\", \"sleep 1000 & setsid sleep 1001 & echo alive\"]\nperiod = \"300ms\"\n\
+         [probe.liveness]\nexec = [\"sh\", \"-c\", \"sleep 1000 & setsid sleep 1001 & sleep 0.1; echo alive\"]\nperiod = \"300ms\"\n\
          [probe.readiness]\nexec = [\"sh\", \"-c\", \"trap '' TERM; exec yes xxxx\"]\ntimeout = \"500ms\"\nperiod = \"300ms\"\n",
     );
     let p = start_pid1_with_socket(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir, 7)]);
@@ -272,9 +272,10 @@ fn probes_that_flood_fork_daemons_or_ignore_sigterm_hold_nothing() {
     let below = tree(p.pid);
     let count = |cmd: &str| below.iter().filter(|(_, _, c)| c == cmd).count();
     assert!(count("yes xxxx") <= 1, "endless readiness probes left: {below:?}");
-    assert_eq!(count("sleep 1000"), 0, "the daemon in the probe's group outlived it: {below:?}");
+    assert!(count("sleep 1000") <= 1, "daemons in their probe's group outlived it: {below:?}");
     assert!(count("sleep 1001") >= 3, "the setsid daemons should live on, as under the kubelet: {below:?}");
-    assert!(!below.iter().any(|(_, state, _)| *state == 'Z'), "zombies under podinit: {below:?}");
+    let zombies = lasting_zombies(p.pid);
+    assert!(zombies.is_empty(), "zombies under podinit: {zombies:?}");
     let (out, took) = sigterm(p, "bad probes");
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert!(took < Duration::from_secs(5), "{took:?}");
@@ -361,7 +362,8 @@ fn hooks_ignoring_sigterm_are_killed_and_reaped() {
     std::thread::sleep(Duration::from_millis(1800).saturating_sub(sent.elapsed()));
     let left = tree(p.pid);
     assert!(!left.iter().any(|(_, _, cmd)| cmd == "sleep 1000" || cmd.contains("hook-up")), "hook left: {left:?}");
-    assert!(!left.iter().any(|(_, state, _)| *state == 'Z'), "zombies under podinit: {left:?}");
+    let zombies = lasting_zombies(p.pid);
+    assert!(zombies.is_empty(), "zombies under podinit: {zombies:?}");
     let out = p.wait(LIMIT);
     let took = sent.elapsed();
     no_panic("stubborn hook", out.code, &out.stderr);

@@ -305,6 +305,19 @@ pub fn tree(root: i32) -> Vec<(i32, char, String)> {
     found
 }
 
+/// Zombies below `root` that are still there 300 ms later: a child that has
+/// just exited is a zombie until podinit's next turn, so one look proves nothing.
+pub fn lasting_zombies(root: i32) -> Vec<(i32, char, String)> {
+    let zombies = |t: Vec<(i32, char, String)>| t.into_iter().filter(|(_, state, _)| *state == 'Z').collect::<Vec<_>>();
+    let first = zombies(tree(root));
+    if first.is_empty() {
+        return first;
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let again = zombies(tree(root));
+    first.into_iter().filter(|z| again.iter().any(|a| a.0 == z.0)).collect()
+}
+
 /// A field of /proc/PID/status, e.g. `voluntary_ctxt_switches`.
 pub fn proc_status(pid: i32, field: &str) -> Option<String> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
