@@ -270,6 +270,7 @@ fn a_read_only_run_falls_back_to_tmp_and_a_read_only_socket_dir_is_reported() {
              && exec /tmp/podinit -- sh -c \"$1\"",
         )
         .args([bin(), main])
+        .current_dir("/") // the working directory may be under the new /tmp as well
         .env_remove("PODINIT_SOCKET");
     let out = run_pid1_command(cmd, LIMIT);
     assert_eq!(out.code, 4, "status never reached podinit: {}{}", out.stdout, out.stderr);
