@@ -206,11 +206,13 @@ impl Supervisor {
                                                                     // most; a pipe left out is read when its probe exits). No allocation.
         let mut fds = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; 6];
         let fixed = [self.signals.as_raw_fd(), self.runner.wake_fd(), control];
+        let mut used = 0;
         for (slot, fd) in fds.iter_mut().zip(fixed.into_iter().chain(self.runner.output_fds())) {
             slot.fd = fd;
+            used += 1;
         }
-        // SAFETY: fds is a valid array of pollfds; poll ignores fd -1. EINTR only returns early.
-        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        // SAFETY: the first `used` entries of fds are valid pollfds; poll ignores fd -1. EINTR only returns early.
+        unsafe { libc::poll(fds.as_mut_ptr(), used as libc::nfds_t, timeout_ms) };
         let ready = |p: &libc::pollfd| p.revents != 0;
         [ready(&fds[0]), ready(&fds[1]), ready(&fds[2]), fds[3..].iter().any(ready)]
     }
