@@ -132,9 +132,13 @@ fn base64(input: &[u8]) -> String {
 /// Everything up to the URL's last '@' is masked, not only up to its first
 /// '/': a password may hold an unencoded '/', '?' or '#' (base64 ones do), and
 /// masking part of a path that holds an '@' costs nothing.
+/// The value of any `Authorization:` header the text quotes (a probe's `curl
+/// -v` output, say) is masked too, up to the end of the line or a quote,
+/// bracket, comma or semicolon.
 pub fn redact(text: &str) -> String {
+    let text = mask_authorization(text);
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
+    let mut rest = text.as_str();
     while let Some(i) = rest.find("://") {
         out.push_str(&rest[..i + 3]);
         rest = &rest[i + 3..];
@@ -149,6 +153,29 @@ pub fn redact(text: &str) -> String {
         rest = &rest[end..];
     }
     out.push_str(rest);
+    out
+}
+
+fn mask_authorization(text: &str) -> String {
+    const NAME: &str = "authorization:";
+    let lower = text.to_ascii_lowercase(); // same byte offsets as `text`
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    for (i, _) in lower.match_indices(NAME) {
+        if i < done {
+            continue;
+        }
+        let start = i + NAME.len();
+        let end = text[start..].find(|c: char| "\n\r\"'`],;".contains(c)).map_or(text.len(), |e| start + e);
+        out.push_str(&text[done..start]);
+        if text[start..end].trim().is_empty() || text[start..end].trim() == "***" {
+            out.push_str(&text[start..end]);
+        } else {
+            out.push_str(" ***");
+        }
+        done = end;
+    }
+    out.push_str(&text[done..]);
     out
 }
 
@@ -213,6 +240,15 @@ mod tests {
             "PUT http://***@h:1/x failed; also \"https://***@k/\""
         );
         assert_eq!(redact("no url here"), "no url here");
+        assert_eq!(
+            redact("> GET / HTTP/1.1 > Authorization: Basic dXNlcjpwYXNz\n< HTTP/1.1 401"),
+            "> GET / HTTP/1.1 > Authorization: ***\n< HTTP/1.1 401"
+        );
+        assert_eq!(redact("[proxy-authorization: Bearer eyJ.x-y_z]"), "[proxy-authorization: ***]");
+        assert_eq!(
+            redact("headers [Authorization: ***] and authorization:"),
+            "headers [Authorization: ***] and authorization:"
+        );
         assert_eq!(redact("http://plain/path"), "http://plain/path");
         // An unencoded '/' in the password (base64) must not end the masking early.
         assert_eq!(redact("'http://admin:ab/c+d=@eureka:8761/x'"), "'http://***@eureka:8761/x'");

@@ -920,7 +920,8 @@ fn credentials_appear_in_no_output() {
         "grace_period = \"20s\"\n\
          [[post_start]]\nhttp = {{ url = \"http://hook:S3cretUrlPw@127.0.0.1:{p401}/hook\", headers = {{ Authorization = \"Bearer T0kenS3cret\", X-Api-Key = \"K3yS3cret\" }} }}\non_failure = \"ignore\"\n\
          [[pre_stop]]\neureka = {{ urls = [\"http://admin:S3cretUrlPw@127.0.0.1:{down}/eureka\", \"http://admin:S3cretUrlPw@127.0.0.1:{junk}/eureka\", \"http://admin:S3cretUrlPw@127.0.0.1:{p500}/eureka\"], app = \"a\", instance = \"i\" }}\ntimeout = \"5s\"\n\
-         [[pre_stop]]\nhttp = {{ url = \"http://u:B4sicS3cret@127.0.0.1:{p401}/x\", method = \"DELETE\", headers = {{ Proxy-Authorization = \"Basic T0kenS3cret\" }} }}\n",
+         [[pre_stop]]\nhttp = {{ url = \"http://u:B4sicS3cret@127.0.0.1:{p401}/x\", method = \"DELETE\", headers = {{ Proxy-Authorization = \"Basic T0kenS3cret\" }} }}\n\
+         [probe.readiness]\nexec = [\"sh\", \"-c\", \"echo '> Authorization: Bearer T0kenS3cret'; echo GET http://admin:S3cretUrlPw@x/; exit 1\"]\nperiod = \"200ms\"\n",
         p401 = e401.port,
         p500 = e500.port
     ));
@@ -947,6 +948,12 @@ fn credentials_appear_in_no_output() {
         clean(&format!("stderr ({format})"), &out.stderr);
         clean(&format!("stdout ({format})"), &out.stdout);
         assert!(out.stderr.contains("FailedPostStartHook") && out.stderr.contains("401"), "{}", out.stderr);
+        // A probe that prints credentials (`curl -v` does): quoted, masked.
+        assert!(
+            out.stderr.contains("readiness probe failed") && out.stderr.contains("Authorization: ***"),
+            "{}",
+            out.stderr
+        );
     }
     // The secrets did reach the servers.
     let auths: Vec<String> =
