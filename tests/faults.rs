@@ -40,10 +40,7 @@ fn no_panic(what: &str, code: i32, stderr: &str) {
 /// SIGTERM to podinit, as `docker stop` sends it; returns podinit's outcome
 /// and how long the stop took, after checking that podinit did not panic.
 fn sigterm(p: Podinit, what: &str) -> (Outcome, Duration) {
-    let sent = Instant::now();
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
-    let took = sent.elapsed();
+    let (out, took) = p.sigterm_and_wait(LIMIT);
     no_panic(what, out.code, &out.stderr);
     (out, took)
 }

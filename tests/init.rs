@@ -151,11 +151,9 @@ fn sigterm_during_a_wait_step_exits_143_promptly() {
     let cfg = dir.config(&format!("[[init]]\ntcp = \"127.0.0.1:{}\"\ninterval = \"200ms\"\n", closed_port()));
     let p = start_pid1(&["-c", &cfg, "--", "touch", &marker]);
     std::thread::sleep(Duration::from_millis(800));
-    let sent = Instant::now();
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
+    let (out, took) = p.sigterm_and_wait(LIMIT);
     assert_eq!(out.code, 143, "{}", out.stderr);
-    assert!(sent.elapsed() < Duration::from_secs(2), "took {:?}", sent.elapsed());
+    assert!(took < Duration::from_secs(2), "took {:?}", took);
     assert!(!dir.path("ran").exists());
 }
 
@@ -173,11 +171,9 @@ fn sigterm_during_an_exec_step_stops_it_and_starts_nothing() {
     );
     let p = start_pid1(&["-c", &cfg, "--", "touch", &marker]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
-    let sent = Instant::now();
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
+    let (out, took) = p.sigterm_and_wait(LIMIT);
     assert_eq!(out.code, 143, "{}", out.stderr);
-    assert!(sent.elapsed() < Duration::from_secs(3), "took {:?}", sent.elapsed());
+    assert!(took < Duration::from_secs(3), "took {:?}", took);
     assert!(dir.path("step-got-term").exists(), "the step never got the stop signal");
     assert!(!dir.path("ran").exists(), "the main process started after SIGTERM");
 }

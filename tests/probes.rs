@@ -186,11 +186,9 @@ fn back_off_grows_and_caps_and_sigterm_ends_it_at_once() {
     assert!((0.58..0.9).contains(&gaps[2]), "third back-off: {gaps:?}");
     assert!((0.58..0.9).contains(&gaps[3]), "the cap did not hold: {gaps:?}");
     assert_eq!(status_json(&dir)["phase"], "Pending");
-    let sent = Instant::now();
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
+    let (out, took) = p.sigterm_and_wait(LIMIT);
     assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(sent.elapsed() < Duration::from_millis(500), "{:?}", sent.elapsed());
+    assert!(took < Duration::from_millis(500), "{:?}", took);
     assert!(out.stderr.contains("BackOff") && out.stderr.contains("restart 3 in 0.6s"), "{}", out.stderr);
 }
 

@@ -130,10 +130,7 @@ fn main_ignoring_sigterm_is_killed_at_the_grace_deadline() {
     let dir = TempDir::new("ignore-term");
     let p = start_pid1(&["--grace", "2s", "--", "sh", "-c", &app(&dir, -1)]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
-    let sent = Instant::now();
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
-    let took = sent.elapsed();
+    let (out, took) = p.sigterm_and_wait(LIMIT);
     assert_eq!(out.code, 137, "{}", out.stderr);
     assert_eq!(term_times(&dir).len(), 1, "SIGTERM never reached the main process");
     assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(6), "{took:?}");
@@ -172,15 +169,9 @@ fn a_hanging_pre_stop_is_abandoned_at_the_grace_deadline() {
     let cfg = dir.config("grace_period = \"2s\"\n[[pre_stop]]\nname = \"stuck\"\nexec = [\"sleep\", \"100\"]\n");
     let p = start_pid1(&["-c", &cfg, "--", "sh", "-c", &app(&dir, 0)]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
-    let sent = Instant::now();
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
+    let (out, took) = p.sigterm_and_wait(LIMIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        sent.elapsed() >= Duration::from_millis(1900) && sent.elapsed() < Duration::from_secs(6),
-        "{:?}",
-        sent.elapsed()
-    );
+    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(6), "{:?}", took);
     assert!(out.stderr.contains("abandoned"), "{}", out.stderr);
 }
 
@@ -257,11 +248,9 @@ fn a_registry_that_fails_delays_nothing_beyond_its_timeout() {
         let _ = std::fs::remove_file(dir.path("ready"));
         let p = start_pid1(&["-c", &cfg, "--", "sh", "-c", &app(&dir, 0)]);
         wait_for_file(&dir.path("ready"), "", LIMIT);
-        let sent = Instant::now();
-        p.signal(libc::SIGTERM);
-        let out = p.wait(LIMIT);
+        let (out, took) = p.sigterm_and_wait(LIMIT);
         assert_eq!(out.code, 0, "{}", out.stderr);
-        assert!(sent.elapsed() < Duration::from_secs(3), "port {port}: stop took {:?}", sent.elapsed());
+        assert!(took < Duration::from_secs(3), "port {port}: stop took {:?}", took);
         assert!(out.stderr.contains("FailedPreStopHook"), "{}", out.stderr);
         assert!(out.stderr.to_lowercase().contains(&want.to_lowercase()), "{want}: {}", out.stderr);
     }
@@ -289,11 +278,9 @@ fn bad_pre_stop_actions_each_fail_in_one_line_and_the_stop_completes() {
     ));
     let p = start_pid1(&["-c", &cfg, "--", "sh", "-c", &app(&dir, 5)]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
-    let sent = Instant::now();
-    p.signal(libc::SIGTERM);
-    let out = p.wait(LIMIT);
+    let (out, took) = p.sigterm_and_wait(LIMIT);
     assert_eq!(out.code, 5, "{}", out.stderr);
-    assert!(sent.elapsed() < Duration::from_secs(8), "the stop took {:?}", sent.elapsed());
+    assert!(took < Duration::from_secs(8), "the stop took {:?}", took);
     let failed: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("podinit: FailedPreStopHook: ")).collect();
     assert_eq!(failed.len(), 3, "{}", out.stderr);
     let wants = [("flush", "/no/such/hook"), ("deregister-dns", "no-such-registry.invalid"), ("deregister-404", "404")];

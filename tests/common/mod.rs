@@ -217,6 +217,15 @@ impl Podinit {
         self.child.stdout.take()
     }
 
+    /// SIGTERM, as `docker stop` sends it, then the outcome and how long the
+    /// stop took from the signal.
+    pub fn sigterm_and_wait(self, limit: Duration) -> (Outcome, Duration) {
+        let sent = Instant::now();
+        self.signal(libc::SIGTERM);
+        let out = self.wait(limit);
+        (out, sent.elapsed())
+    }
+
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill has no memory effects.
         assert_eq!(unsafe { libc::kill(self.pid, sig) }, 0, "kill {} {sig}", self.pid);
