@@ -167,7 +167,11 @@ fn status_shows_succeeded_and_failed_while_leftovers_drain() {
     for (code, phase) in [(0, "Succeeded"), (3, "Failed")] {
         let dir = TempDir::new("end-phase");
         let sock = dir.s("pi.sock");
-        let main = format!("(trap '' TERM; exec sleep 30) & touch {}; sleep 0.3; exit {code}", dir.s("ready"));
+        let main = format!(
+            "(trap '' TERM; touch {kid}; exec sleep 30) & while [ ! -e {kid} ]; do sleep 0.01; done; touch {ready}; sleep 0.3; exit {code}",
+            kid = dir.s("kid"),
+            ready = dir.s("ready")
+        );
         let p = start_pid1_with_socket(&dir, &["--grace", "3s", "--", "sh", "-c", &main]);
         wait_for_file(&dir.path("ready"), "", LIMIT);
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -299,7 +303,12 @@ fn pre_stop_after_the_main_process_exited_says_so() {
     let dir = TempDir::new("after-exit");
     let sock = dir.s("pi.sock");
     // The main process exits at once, leaving a child that ignores SIGTERM: podinit drains it.
-    let script = format!("sh -c 'trap \"\" TERM; sleep 30' & touch {}; exit 6", dir.s("ready"));
+    // The main process exits only once its child ignores SIGTERM (else the child may die first).
+    let script = format!(
+        "sh -c 'trap \"\" TERM; touch {kid}; sleep 30' & while [ ! -e {kid} ]; do sleep 0.01; done; touch {ready}; exit 6",
+        kid = dir.s("kid"),
+        ready = dir.s("ready")
+    );
     let p = start_pid1_with_socket(&dir, &["--grace", "3s", "--", "sh", "-c", &script]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
     std::thread::sleep(Duration::from_millis(300));

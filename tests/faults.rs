@@ -402,9 +402,13 @@ fn main_exiting_during_post_start_ends_podinit_with_its_status() {
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert!(out.elapsed < Duration::from_secs(5), "took {:?} with a grace period of 30s", out.elapsed);
 
-    let cfg =
-        dir.config("grace_period = \"2s\"\n[[post_start]]\nexec = [\"sh\", \"-c\", \"trap '' TERM; sleep 1000\"]\n");
-    let out = run_pid1(&["-c", &cfg, "--", "sh", "-c", "sleep 0.3; exit 7"], LIMIT);
+    // The main process exits once the hook ignores SIGTERM.
+    let cfg = dir.config(&format!(
+        "grace_period = \"2s\"\n[[post_start]]\nexec = [\"sh\", \"-c\", \"trap '' TERM; touch {}; sleep 1000\"]\n",
+        dir.s("stubborn-up")
+    ));
+    let script = format!("while [ ! -e {} ]; do sleep 0.01; done; exit 7", dir.s("stubborn-up"));
+    let out = run_pid1(&["-c", &cfg, "--", "sh", "-c", &script], LIMIT);
     no_panic("exit during a stubborn postStart", out.code, &out.stderr);
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert!(
