@@ -43,9 +43,17 @@ struct InFlight {
     /// When a timer completes, or when a proc or worker has run out of time.
     deadline: Option<Instant>,
     label: String,
-    /// A captured exec's output: its pipe (open until end of file or exit),
-    /// its first bytes, and whether more came than were kept.
-    output: Option<(Option<PipeReader>, Vec<u8>, bool)>,
+    /// A probe exec's captured output.
+    output: Option<Captured>,
+}
+
+/// What a probe's exec printed: the pipe (open until end of file or exit),
+/// its first bytes, and whether more came than were kept.
+#[derive(Debug)]
+struct Captured {
+    pipe: Option<PipeReader>,
+    kept: Vec<u8>,
+    cut: bool,
 }
 
 impl InFlight {
@@ -53,21 +61,19 @@ impl InFlight {
     /// at most 64 KiB a call: a probe writing without end (`yes`) cannot hold
     /// PID 1 here; poll reports the rest at the next turn of the loop.
     fn read_output(&mut self) {
-        let Some((pipe @ Some(_), kept, dropped)) = &mut self.output else { return };
+        let Some(c) = &mut self.output else { return };
         let mut buf = [0u8; 4096];
         for _ in 0..16 {
-            match pipe.as_mut().map(|p| p.read(&mut buf)) {
-                Some(Ok(n)) if n > 0 => {
-                    let room = KEPT_OUTPUT.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                    *dropped |= n > room;
+            let Some(pipe) = &mut c.pipe else { return };
+            match pipe.read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    let room = KEPT_OUTPUT.saturating_sub(c.kept.len());
+                    c.kept.extend_from_slice(&buf[..n.min(room)]);
+                    c.cut |= n > room;
                 }
-                Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Some(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                _ => {
-                    *pipe = None; // end of file or an error: nothing more to read
-                    return;
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                _ => c.pipe = None, // end of file or an error: nothing more to read
             }
         }
     }
@@ -76,13 +82,13 @@ impl InFlight {
     /// characters dropped, cut at KEPT_OUTPUT bytes, marked `...` when cut).
     fn with_output(&mut self, message: String) -> String {
         self.read_output();
-        let Some((_, kept, dropped)) = self.output.take() else { return message };
+        let Some(Captured { kept, cut, .. }) = self.output.take() else { return message };
         let text = String::from_utf8_lossy(&kept);
         // A character cut in two at the limit is not the probe's fault.
-        let text = if dropped { text.trim_end_matches('\u{FFFD}') } else { &text };
+        let text = if cut { text.trim_end_matches('\u{FFFD}') } else { &text };
         let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
         let text: String = text.chars().filter(|c| !c.is_control()).collect();
-        match (text.is_empty(), dropped) {
+        match (text.is_empty(), cut) {
             (true, _) => message,
             (false, false) => format!("{message}: {text}"),
             (false, true) => format!("{message}: {text}..."),
@@ -154,7 +160,7 @@ impl Runner {
                             work: Work::Proc(pid),
                             deadline: limit.map(|l| now + l),
                             label,
-                            output: reader.map(|r| (Some(r), Vec::new(), false)),
+                            output: reader.map(|r| Captured { pipe: Some(r), kept: Vec::new(), cut: false }),
                         });
                     }
                     Err(e) => self.done.push((id, Outcome::Failure { code: e.code, message: e.message })),
@@ -209,7 +215,7 @@ impl Runner {
 
     /// The captured output pipes, for the supervisor to poll.
     pub fn output_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
-        self.inflight.iter().filter_map(|f| f.output.as_ref()?.0.as_ref().map(|p| p.as_raw_fd()))
+        self.inflight.iter().filter_map(|f| f.output.as_ref()?.pipe.as_ref().map(|p| p.as_raw_fd()))
     }
 
     /// Reads every captured output pipe (after one of them was readable).

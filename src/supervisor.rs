@@ -202,8 +202,9 @@ impl Supervisor {
             }
         };
         let control = self.control.as_ref().map_or(-1, |c| c.fd()); // poll ignores -1
-                                                                    // Three fixed fds, then the probes' output pipes (one run per probe at
-                                                                    // most; a pipe left out is read when its probe exits). No allocation.
+
+        // Three fixed fds, then the probes' output pipes (one run per probe at
+        // most; a pipe left out is read when its probe exits). No allocation.
         let mut fds = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; 6];
         let fixed = [self.signals.as_raw_fd(), self.runner.wake_fd(), control];
         let mut used = 0;
