@@ -167,11 +167,7 @@ fn status_shows_succeeded_and_failed_while_leftovers_drain() {
     for (code, phase) in [(0, "Succeeded"), (3, "Failed")] {
         let dir = TempDir::new("end-phase");
         let sock = dir.s("pi.sock");
-        let main = format!(
-            "(trap '' TERM; touch {kid}; exec sleep 30) & while [ ! -e {kid} ]; do sleep 0.01; done; touch {ready}; sleep 0.3; exit {code}",
-            kid = dir.s("kid"),
-            ready = dir.s("ready")
-        );
+        let main = format!("{}touch {}; sleep 0.3; exit {code}", stubborn_child(&dir), dir.s("ready"));
         let p = start_pid1_with_socket(&dir, &["--grace", "3s", "--", "sh", "-c", &main]);
         wait_for_file(&dir.path("ready"), "", LIMIT);
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -303,12 +299,7 @@ fn pre_stop_after_the_main_process_exited_says_so() {
     let dir = TempDir::new("after-exit");
     let sock = dir.s("pi.sock");
     // The main process exits at once, leaving a child that ignores SIGTERM: podinit drains it.
-    // The main process exits only once its child ignores SIGTERM (else the child may die first).
-    let script = format!(
-        "sh -c 'trap \"\" TERM; touch {kid}; sleep 30' & while [ ! -e {kid} ]; do sleep 0.01; done; touch {ready}; exit 6",
-        kid = dir.s("kid"),
-        ready = dir.s("ready")
-    );
+    let script = format!("{}touch {}; exit 6", stubborn_child(&dir), dir.s("ready"));
     let p = start_pid1_with_socket(&dir, &["--grace", "3s", "--", "sh", "-c", &script]);
     wait_for_file(&dir.path("ready"), "", LIMIT);
     std::thread::sleep(Duration::from_millis(300));

@@ -218,11 +218,7 @@ fn leftovers_ignoring_sigterm_are_killed_at_the_grace_deadline() {
         return;
     }
     let dir = TempDir::new("stubborn-leftover");
-    // The main process exits only once its child ignores SIGTERM.
-    let script = format!(
-        "sh -c 'trap \"\" TERM; touch {kid}; sleep 100' & while [ ! -e {kid} ]; do sleep 0.01; done; exit 6",
-        kid = dir.s("kid")
-    );
+    let script = format!("{}exit 6", stubborn_child(&dir));
     let out = run_pid1(&["--grace", "2s", "--", "sh", "-c", &script], LIMIT);
     assert_eq!(out.code, 6, "{}", out.stderr);
     assert!(out.elapsed >= Duration::from_millis(2000), "SIGKILL came before the grace period: {:?}", out.elapsed);

@@ -82,6 +82,17 @@ pub fn skip(reason: &str) {
     }
 }
 
+/// A shell prefix for a main process: starts a child that ignores SIGTERM
+/// (`sleep 1000`) and goes on only once the child has said so, so the child
+/// is a real leftover when the main process exits (a head start in time is
+/// lost on a loaded machine).
+pub fn stubborn_child(dir: &TempDir) -> String {
+    format!(
+        "sh -c 'trap \"\" TERM; touch {kid}; exec sleep 1000' & while [ ! -e {kid} ]; do sleep 0.01; done; ",
+        kid = dir.s("stubborn-kid")
+    )
+}
+
 /// Whether this machine lets us create pid namespaces; records a skip if not.
 pub fn can_unshare() -> bool {
     let ok = Command::new("unshare")
