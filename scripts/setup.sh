@@ -3,10 +3,11 @@
 # Debian machine with a Rust toolchain: the musl target for the static build,
 # podman + runc for the container tests, busybox-static for a shell inside
 # FROM-scratch images, and the peers (tini, dumb-init, catatonit) that tests
-# and benchmarks compare against. Safe to run again: it skips what is there.
+# and benchmarks compare against, and g++ for libFuzzer (scripts/fuzz.sh).
+# Safe to run again: it skips what is there.
 set -euo pipefail
 
-packages=(podman runc busybox-static tini dumb-init catatonit hyperfine nginx-light)
+packages=(podman runc busybox-static tini dumb-init catatonit hyperfine nginx-light g++)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
