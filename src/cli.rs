@@ -39,6 +39,10 @@ options:
   --grace DURATION        termination grace period, default 30s (PODINIT_GRACE)
   --stop-signal SIG       signal that asks the main process to stop, default SIGTERM
                           (PODINIT_STOP_SIGNAL)
+  --stop-on SIG           a signal that starts the stop sequence instead of being
+                          forwarded; repeatable; default SIGTERM (PODINIT_STOP_ON=
+                          SIGTERM,SIGQUIT for images with STOPSIGNAL SIGQUIT, like nginx)
+  -w                      log every reaped process other than the main one (tini -w)
   --pre-stop-sleep DUR    a preStop drain delay without a config (PODINIT_PRE_STOP_SLEEP)
   -h, --help              this text
   --version               podinit's version
@@ -67,7 +71,11 @@ pub struct RunOptions {
     /// From `--grace` or PODINIT_GRACE; the config file fills in below these.
     pub grace: Option<Duration>,
     pub stop_signal: Option<i32>,
+    /// From `--stop-on` (repeatable) or PODINIT_STOP_ON: the signals that start the stop sequence.
+    pub stop_on: Option<Vec<i32>>,
     pub pre_stop_sleep: Option<Duration>,
+    /// `-w` (tini): log every reaped process other than the main process as a warning.
+    pub warn_on_reap: bool,
 }
 
 impl RunOptions {
@@ -123,7 +131,9 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
         rewrite: Vec::new(),
         grace: None,
         stop_signal: None,
+        stop_on: None,
         pre_stop_sleep: None,
+        warn_on_reap: false,
     };
     let mut verbose = 0u8;
     let mut log_format = None;
@@ -149,6 +159,11 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
                 "--stop-signal" => {
                     run.stop_signal = Some(signals::parse(&p.value(&opt)?).map_err(|e| format!("--stop-signal: {e}"))?)
                 }
+                "--stop-on" => {
+                    let sig = signals::parse_stop_on(&p.value(&opt)?).map_err(|e| format!("--stop-on: {e}"))?;
+                    run.stop_on.get_or_insert_with(Vec::new).push(sig);
+                }
+                "-w" => run.warn_on_reap = true,
                 "--pre-stop-sleep" => {
                     let v = p.value(&opt)?;
                     run.pre_stop_sleep = Some(duration::parse(&v).map_err(|e| format!("--pre-stop-sleep: {e}"))?)
@@ -180,6 +195,9 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
             }
             if run.stop_signal.is_none() {
                 run.stop_signal = env_value(env, "PODINIT_STOP_SIGNAL", signals::parse)?;
+            }
+            if run.stop_on.is_none() {
+                run.stop_on = env_value(env, "PODINIT_STOP_ON", signals::parse_stop_on_list)?;
             }
             if run.pre_stop_sleep.is_none() {
                 run.pre_stop_sleep = env_value(env, "PODINIT_PRE_STOP_SLEEP", duration::parse)?;

@@ -25,6 +25,8 @@ pub enum Reason {
     FailedPreStopHook,
     Unhealthy,
     BackOff,
+    /// A signal podinit had to send could not be sent (EPERM: no CAP_KILL).
+    FailedKill,
 }
 
 impl Reason {
@@ -41,6 +43,7 @@ impl Reason {
             Reason::FailedPreStopHook => "FailedPreStopHook",
             Reason::Unhealthy => "Unhealthy",
             Reason::BackOff => "BackOff",
+            Reason::FailedKill => "FailedKill",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! (DESIGN "The event loop"). Nothing here waits on a specific pid.
 
 use crate::config::Main;
+use crate::events::{self, Reason};
 use crate::{signals, user};
 use std::ffi::OsString;
 use std::io;
@@ -157,26 +158,88 @@ pub fn spawn_os(
     }
 }
 
+/// Sends `sig` to `target` (a pid, or minus a process group) for the user's
+/// lifecycle; `what` names it in events ("main process 6"). Returns whether
+/// the signal went out. A process already gone is not an error; any other
+/// failure is a `FailedKill` error event, and EPERM names the process's user
+/// and the capability podinit lacks, never a silent "sent".
+pub fn signal(target: i32, sig: i32, what: &str) -> bool {
+    match signals::send(target, sig) {
+        Ok(()) => true,
+        Err(nix::errno::Errno::ESRCH) => false,
+        Err(nix::errno::Errno::EPERM) => {
+            let uid = owner(target.abs()).map_or("another user".to_string(), |u| format!("uid {u}"));
+            events::emit(
+                log::Level::Error,
+                Reason::FailedKill,
+                &format!(
+                    "cannot send {} to {what}, which runs as {uid}: podinit lacks the CAP_KILL capability \
+                     (give it back: --cap-add KILL for docker/podman run, \
+                     securityContext.capabilities.add: [KILL] in Kubernetes)",
+                    signals::name(sig)
+                ),
+            );
+            false
+        }
+        Err(e) => {
+            events::emit(
+                log::Level::Error,
+                Reason::FailedKill,
+                &format!("cannot send {} to {what}: {}", signals::name(sig), e.desc()),
+            );
+            false
+        }
+    }
+}
+
+/// A stop signal for `target`, then SIGCONT, as systemd does: a process
+/// stopped by SIGTSTP or SIGSTOP could not act on the stop signal otherwise.
+pub fn stop(target: i32, sig: i32, what: &str) -> bool {
+    let sent = signal(target, sig, what);
+    if sent && sig != libc::SIGCONT && sig != libc::SIGKILL {
+        let _ = signals::send(target, libc::SIGCONT);
+    }
+    sent
+}
+
+/// The real uid a process runs as, from /proc/PID/status.
+fn owner(pid: i32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// The capability to signal any user's processes (linux/capability.h).
+const CAP_KILL: u32 = 5;
+
+/// Whether podinit has CAP_KILL in its effective set (unknown counts as yes).
+pub fn can_kill_any_user() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return true };
+    let eff = status.lines().find_map(|l| l.strip_prefix("CapEff:")).map(str::trim);
+    eff.and_then(|hex| u64::from_str_radix(hex, 16).ok()).is_none_or(|caps| caps & (1 << CAP_KILL) != 0)
+}
+
 /// Sends `sig` to every process left under podinit: the whole pid namespace
 /// when podinit is PID 1, otherwise every descendant found in /proc (a
-/// subreaper must never signal processes outside its tree). Returns how many
-/// processes were signalled, when that is known.
+/// subreaper must never signal processes outside its tree). A stop signal is
+/// followed by SIGCONT. Returns how many processes were signalled, when that
+/// is known.
 pub fn signal_all(sig: i32, fallback_group: i32) -> Option<usize> {
     // SAFETY: getpid has no preconditions.
     let me = unsafe { libc::getpid() };
     if me == 1 {
-        let _ = signals::send(-1, sig);
+        stop(-1, sig, "the processes left");
         return None;
     }
     match descendants(me) {
         Ok(pids) => {
             for &p in &pids {
-                let _ = signals::send(p, sig);
+                stop(p, sig, &format!("process {p}"));
             }
             Some(pids.len())
         }
         Err(_) => {
-            let _ = signals::send(-fallback_group, sig);
+            stop(-fallback_group, sig, &format!("process group {fallback_group}"));
             None
         }
     }
@@ -215,14 +278,13 @@ fn descendants(root: i32) -> io::Result<Vec<i32>> {
 /// Makes podinit a child subreaper, so orphans of its tree are re-parented to
 /// it (LIFECYCLE L17, L28). PID 1 is one already.
 pub fn become_subreaper() -> io::Result<()> {
-    // SAFETY: prctl with integer arguments.
-    signals::os_result(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
+    Ok(nix::sys::prctl::set_child_subreaper(true)?)
 }
 
 /// Asks the kernel to send `sig` to podinit when its parent dies (tini `-p`).
 pub fn set_parent_death_signal(sig: i32) -> io::Result<()> {
-    // SAFETY: prctl with integer arguments.
-    signals::os_result(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) })
+    let sig = nix::sys::signal::Signal::try_from(sig)?;
+    Ok(nix::sys::prctl::set_pdeathsig(sig)?)
 }
 
 #[cfg(test)]

@@ -245,7 +245,7 @@ impl Runner {
                 let outcome = match f.work {
                     Work::Timer => Outcome::Success(f.label),
                     Work::Proc(pid) => {
-                        let _ = signals::send(-pid, libc::SIGKILL);
+                        process::signal(-pid, libc::SIGKILL, &format!("{} (process group {pid})", f.label));
                         Outcome::failed(f.with_output(format!("{}: timed out, killed", f.label)))
                     }
                     Work::Worker => Outcome::failed(format!("{}: no answer in time", f.label)),
@@ -279,7 +279,7 @@ impl Runner {
         };
         match self.inflight[i].work {
             Work::Proc(pid) => {
-                let _ = signals::send(-pid, sig);
+                process::stop(-pid, sig, &format!("{} (process group {pid})", self.inflight[i].label));
                 self.inflight[i].deadline = Some(kill_at);
                 true
             }

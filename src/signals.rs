@@ -1,21 +1,74 @@
 //! Signals: names and numbers, the set podinit reads synchronously through a
 //! signalfd, and the reset a child needs before exec (LIFECYCLE L16, L18).
 //!
-//! podinit blocks every signal it handles before any child exists and reads
+//! podinit blocks every catchable signal before any child exists and reads
 //! them from one signalfd inside the supervisor's poll. Blocked signals are
-//! never dropped by the kernel, even for PID 1, so nothing is lost. Signals
-//! that report a fault in podinit itself (SEGV, BUS, ...) stay unblocked, and
-//! SIGTTIN/SIGTTOU are ignored so that terminal hand-over never stops podinit.
+//! never dropped by the kernel, even for PID 1, so nothing is lost.
+//!
+//! The fault signals (SEGV, BUS, ILL, FPE, ABRT, TRAP, SYS) are blocked too, so
+//! that one sent with kill() by another process is forwarded like any other
+//! (dumb-init does the same) instead of killing podinit or being dropped. A
+//! real fault inside podinit still ends it: the kernel unblocks a fault
+//! signal it forces and applies the default action, and abort() unblocks
+//! SIGABRT before raising it. Blocked SIGTTIN/SIGTTOU also mean terminal
+//! hand-over never stops podinit (a blocked SIGTTOU is never generated).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// Signals that are synchronous faults of podinit itself: never blocked, never forwarded.
-const SYNCHRONOUS: [i32; 7] =
+/// Signals that report a fault: forwarded only when another process sent
+/// them (a `si_code` of SI_USER, SI_QUEUE, SI_TKILL, ...: zero or below).
+const FAULTS: [i32; 7] =
     [libc::SIGFPE, libc::SIGILL, libc::SIGSEGV, libc::SIGBUS, libc::SIGABRT, libc::SIGTRAP, libc::SIGSYS];
 
-/// Signals podinit ignores for itself (terminal hand-over) and resets for the child.
-const IGNORED: [i32; 2] = [libc::SIGTTIN, libc::SIGTTOU];
+/// Terminal signals that podinit reads but forwards only when `--rewrite`
+/// names them as a source: the kernel sends them to background groups.
+pub const TERMINAL_INPUT_OUTPUT: [i32; 2] = [libc::SIGTTIN, libc::SIGTTOU];
+
+/// One signal read from the signalfd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    pub sig: i32,
+    /// The sending pid; 0 when the kernel (or a process outside podinit's pid namespace) sent it.
+    pub pid: i32,
+    /// `si_code`: zero or below when a process sent it (kill, sigqueue, tgkill).
+    pub code: i32,
+}
+
+impl Received {
+    /// Whether a process sent this signal; a fault signal the kernel raised
+    /// (a real fault of a child is reported by SIGCHLD, not this) is not forwarded.
+    pub fn from_a_process(&self) -> bool {
+        !FAULTS.contains(&self.sig) || self.code <= 0
+    }
+}
+
+/// Parses a `stop_on` signal: any signal podinit can catch.
+pub fn parse_stop_on(text: &str) -> Result<i32, String> {
+    let sig = parse(text)?;
+    match uncatchable(sig) {
+        Some(why) => Err(format!("{} cannot stop the container: {why}", name(sig))),
+        None => Ok(sig),
+    }
+}
+
+/// Parses a comma-separated `PODINIT_STOP_ON` list; an empty list is refused.
+pub fn parse_stop_on_list(text: &str) -> Result<Vec<i32>, String> {
+    let list = text.split(',').filter(|s| !s.trim().is_empty()).map(parse_stop_on).collect::<Result<Vec<_>, _>>()?;
+    if list.is_empty() {
+        return Err("no signal given: name at least one, e.g. SIGTERM,SIGQUIT".into());
+    }
+    Ok(list)
+}
+
+/// Why `sig` cannot be a `--rewrite` source or a `stop_on` signal, if it cannot.
+pub fn uncatchable(sig: i32) -> Option<&'static str> {
+    match sig {
+        libc::SIGKILL | libc::SIGSTOP => Some("it cannot be caught"),
+        libc::SIGCHLD => Some("podinit reaps children on it"),
+        _ => None,
+    }
+}
 
 const NAMES: [(&str, i32); 31] = [
     ("HUP", libc::SIGHUP),
@@ -95,17 +148,10 @@ pub fn name(sig: i32) -> String {
     sig.to_string()
 }
 
-/// Every signal podinit reads through its signalfd: all catchable signals but
-/// the synchronous faults and the ignored terminal ones. Reserved libc
-/// real-time signals (below SIGRTMIN) are left alone.
+/// Every signal podinit reads through its signalfd: all catchable signals.
+/// Reserved libc real-time signals (below SIGRTMIN) are left alone.
 fn handled() -> impl Iterator<Item = i32> {
-    (1..=max_signal()).filter(|&s| {
-        s != libc::SIGKILL
-            && s != libc::SIGSTOP
-            && !SYNCHRONOUS.contains(&s)
-            && !IGNORED.contains(&s)
-            && (s < 32 || s >= libc::SIGRTMIN())
-    })
+    (1..=max_signal()).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP && (s < 32 || s >= libc::SIGRTMIN()))
 }
 
 fn empty_set() -> libc::sigset_t {
@@ -123,7 +169,7 @@ pub struct SignalFd {
 }
 
 impl SignalFd {
-    /// Blocks the handled signals, ignores SIGTTIN/SIGTTOU and opens the signalfd.
+    /// Blocks the handled signals and opens the signalfd.
     pub fn install() -> io::Result<SignalFd> {
         let mut set = empty_set();
         for s in handled() {
@@ -134,10 +180,6 @@ impl SignalFd {
         if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        for s in IGNORED {
-            // SAFETY: setting SIG_IGN for a valid, catchable signal.
-            unsafe { libc::signal(s, libc::SIG_IGN) };
-        }
         // SAFETY: -1 asks for a new fd; set is initialised.
         let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
         if fd < 0 {
@@ -147,10 +189,9 @@ impl SignalFd {
         Ok(SignalFd { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
     }
 
-    /// Reads every pending signal: the signal number and the sending pid
-    /// (0 when the kernel sent it). One read takes up to 16 at once, so a
+    /// Reads every pending signal. One read takes up to 16 at once, so a
     /// single signal costs one read and no trailing EAGAIN.
-    pub fn drain(&self, out: &mut Vec<(i32, i32)>) {
+    pub fn drain(&self, out: &mut Vec<Received>) {
         const SIZE: usize = std::mem::size_of::<libc::signalfd_siginfo>();
         const BATCH: usize = 16;
         // Not zeroed: only what the kernel wrote is looked at (2 KiB of
@@ -163,7 +204,11 @@ impl SignalFd {
             let got = usize::try_from(n).unwrap_or(0) / SIZE;
             // SAFETY: the kernel wrote `got` whole signalfd_siginfo records (plain data) at the start.
             let infos = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<libc::signalfd_siginfo>(), got) };
-            out.extend(infos.iter().map(|i| (i.ssi_signo as i32, i.ssi_pid as i32)));
+            out.extend(infos.iter().map(|i| Received {
+                sig: i.ssi_signo as i32,
+                pid: i.ssi_pid as i32,
+                code: i.ssi_code,
+            }));
             if got < BATCH {
                 return;
             }
@@ -197,19 +242,12 @@ pub fn reset_for_exec() {
     }
 }
 
-/// Sends `sig` to `pid` (a negative pid names a process group, -1 everyone).
-pub fn send(pid: i32, sig: i32) -> io::Result<()> {
-    // SAFETY: kill has no memory effects.
-    os_result(unsafe { libc::kill(pid, sig) })
-}
-
-/// A libc return code as a Result: 0 is success, anything else reads errno.
-pub fn os_result(rc: libc::c_int) -> io::Result<()> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+/// Sends `sig` to `pid` (a negative pid names a process group, -1 everyone),
+/// quietly: callers that act for the user report failures through
+/// `process::signal`.
+pub fn send(pid: i32, sig: i32) -> Result<(), nix::errno::Errno> {
+    let sig = if sig == 0 { None } else { Some(nix::sys::signal::Signal::try_from(sig)?) };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
 }
 
 #[cfg(test)]
@@ -242,9 +280,20 @@ mod tests {
     }
 
     #[test]
-    fn handled_excludes_faults_and_uncatchable() {
+    fn handled_is_every_catchable_signal() {
         let h: Vec<i32> = handled().collect();
-        assert!(h.contains(&libc::SIGTERM) && h.contains(&libc::SIGCHLD) && h.contains(&libc::SIGTSTP));
-        assert!(!h.contains(&libc::SIGKILL) && !h.contains(&libc::SIGSEGV) && !h.contains(&libc::SIGTTOU));
+        for s in [libc::SIGTERM, libc::SIGCHLD, libc::SIGTSTP, libc::SIGSEGV, libc::SIGABRT, libc::SIGTTOU] {
+            assert!(h.contains(&s), "{}", name(s));
+        }
+        assert!(!h.contains(&libc::SIGKILL) && !h.contains(&libc::SIGSTOP));
+    }
+
+    #[test]
+    fn fault_signals_count_only_when_a_process_sent_them() {
+        let sent = |sig, code| Received { sig, pid: 7, code };
+        assert!(sent(libc::SIGSEGV, 0).from_a_process()); // SI_USER
+        assert!(sent(libc::SIGABRT, -6).from_a_process()); // SI_TKILL
+        assert!(!sent(libc::SIGSEGV, 1).from_a_process()); // SEGV_MAPERR
+        assert!(sent(libc::SIGUSR1, 0).from_a_process());
     }
 }

@@ -14,7 +14,7 @@ use crate::hooks::Sequence;
 use crate::probes::{Probes, Verdict};
 use crate::process::{self, ExitStatus};
 use crate::runner::{Id, Runner};
-use crate::signals::{self, SignalFd};
+use crate::signals::{self, Received, SignalFd};
 use crate::steps::{InitSteps, Progress};
 use crate::{control, duration, events::json_string, runner};
 use std::os::fd::AsRawFd;
@@ -38,8 +38,15 @@ enum Phase {
     Running { post_start: Option<Sequence> },
     /// The stop sequence: preStop runs (until `grace_deadline` at the latest),
     /// then the stop signal, then SIGKILL at `kill_at`. With `hold` (preStop
-    /// asked for by `podinit pre-stop`) the stop signal waits for SIGTERM.
-    Terminating { grace_deadline: Instant, pre_stop: Option<Sequence>, kill_at: Option<Instant>, hold: bool },
+    /// asked for by `podinit pre-stop`) the stop signal waits for SIGTERM;
+    /// `killed` once SIGKILL went out (it goes once).
+    Terminating {
+        grace_deadline: Instant,
+        pre_stop: Option<Sequence>,
+        kill_at: Option<Instant>,
+        hold: bool,
+        killed: bool,
+    },
     /// The main process is gone; leftovers got SIGTERM and get SIGKILL at `kill_at`.
     Draining { kill_at: Instant, killed: bool },
     /// Crash-loop back-off: the main process restarts at `until`; `code` is
@@ -94,6 +101,16 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
     if let Some(sig) = opts.parent_death {
         if let Err(e) = process::set_parent_death_signal(sig) {
             log::warn!("cannot set the parent-death signal {}: {e}", signals::name(sig));
+        }
+    }
+    if let Some((name, ids)) = &spec.main.user {
+        // SAFETY: geteuid has no preconditions.
+        if ids.uid != unsafe { libc::geteuid() } && !process::can_kill_any_user() {
+            log::warn!(
+                "user = \"{name}\" but podinit lacks the CAP_KILL capability: it will not be able to signal \
+                 the main process (stop signal, SIGKILL, forwarded signals); give it back with --cap-add KILL \
+                 (Kubernetes: securityContext.capabilities.add: [KILL])"
+            );
         }
     }
     // Children start in the original directory; podinit itself pins no mount.
@@ -162,11 +179,11 @@ impl Supervisor {
                 self.signals.drain(&mut pending);
             }
             let mut reap = false;
-            for (sig, sender) in pending.drain(..) {
-                if sig == libc::SIGCHLD {
+            for received in pending.drain(..) {
+                if received.sig == libc::SIGCHLD {
                     reap = true;
                 } else {
-                    self.on_signal(sig, sender);
+                    self.on_signal(received);
                 }
             }
             if woken {
@@ -224,6 +241,7 @@ impl Supervisor {
             Phase::Running { post_start: None } => self.probes.as_ref().and_then(Probes::deadline),
             Phase::Aborting { .. } | Phase::Running { .. } => None,
             Phase::BackOff { until, .. } => Some(*until),
+            Phase::Terminating { killed: true, .. } => None,
             Phase::Terminating { kill_at: Some(k), .. } => Some(*k),
             Phase::Terminating { grace_deadline, pre_stop: Some(_), .. } => Some(*grace_deadline),
             Phase::Terminating { .. } => None,
@@ -262,26 +280,38 @@ impl Supervisor {
         for (pid, status) in ended {
             if Some(pid) == self.main_pid {
                 self.main_status = Some(status);
-                let msg = format!("main process {pid} exited: {}", status.describe());
+                let mut msg = format!("main process {pid} exited: {}", status.describe());
+                if self.opts.reported(status.code()) != status.code() {
+                    msg.push_str(", reported as exit code 0 (-e)");
+                }
                 events::emit(log::Level::Info, Reason::Exited, &msg);
             } else if !self.runner.on_exit(pid, status) {
-                log::trace!("reaped process {pid}: {}", status.describe());
+                if self.opts.warn_on_reap {
+                    log::warn!("reaped zombie process {pid}: {}", status.describe());
+                } else {
+                    log::trace!("reaped process {pid}: {}", status.describe());
+                }
             }
         }
         left
     }
 
-    /// A signal other than SIGCHLD arrived.
-    fn on_signal(&mut self, sig: i32, sender: i32) {
+    /// A signal other than SIGCHLD arrived: a `stop_on` signal starts the
+    /// stop sequence; any other is forwarded.
+    fn on_signal(&mut self, received: Received) {
+        let Received { sig, pid: sender, .. } = received;
         log::debug!("received {} from pid {sender}", signals::name(sig));
-        if sender == self.own_pid {
+        if sender == self.own_pid || !received.from_a_process() {
             // podinit's own doing, e.g. SIGPIPE from writing to a closed stderr:
             // never the user's request, and forwarding SIGPIPE would kill the app.
             return;
         }
         let initializing = matches!(self.phase, Phase::Initializing(_));
-        if sig == libc::SIGTERM || initializing && matches!(sig, libc::SIGINT | libc::SIGQUIT) {
+        if self.spec.stop_on.contains(&sig) || initializing && matches!(sig, libc::SIGINT | libc::SIGQUIT) {
             self.stop_requested(sig);
+        } else if signals::TERMINAL_INPUT_OUTPUT.contains(&sig) && !self.opts.rewrite.iter().any(|&(f, _)| f == sig) {
+            // The terminal's own doing for a background group; forwarded only when --rewrite asks.
+            log::debug!("{} not forwarded (no --rewrite names it)", signals::name(sig));
         } else {
             self.forward(sig);
         }
@@ -339,7 +369,7 @@ impl Supervisor {
         }
         self.pre_stop_started = Some(now);
         if self.spec.pre_stop.is_empty() {
-            self.phase = Phase::Terminating { grace_deadline, pre_stop: None, kill_at: None, hold };
+            self.phase = Phase::Terminating { grace_deadline, pre_stop: None, kill_at: None, hold, killed: false };
             self.conclude_pre_stop("ok no preStop actions are configured".into());
             if !hold {
                 self.send_stop_signal(grace_deadline);
@@ -352,7 +382,8 @@ impl Supervisor {
             &format!("{} action(s), grace period {}", self.spec.pre_stop.len(), duration::show(self.spec.grace)),
         );
         let pre_stop = Sequence::start(self.spec.pre_stop.clone(), &mut self.runner);
-        self.phase = Phase::Terminating { grace_deadline, pre_stop: Some(pre_stop), kill_at: None, hold };
+        self.phase =
+            Phase::Terminating { grace_deadline, pre_stop: Some(pre_stop), kill_at: None, hold, killed: false };
     }
 
     /// LIFECYCLE L4: after preStop, whole elapsed seconds come off the grace
@@ -473,13 +504,31 @@ impl Supervisor {
             return;
         };
         let target = if self.opts.group { -pid } else { pid };
-        let _ = signals::send(target, sig);
+        if !process::stop(target, sig, &format!("main process {pid}")) {
+            return;
+        }
         let left = kill_at.saturating_duration_since(Instant::now());
         events::emit(
             log::Level::Info,
             Reason::Killing,
             &format!("sent {} to main process {pid}, SIGKILL in {}", signals::name(sig), show_left(left)),
         );
+    }
+
+    /// The grace deadline of the stop sequence: SIGKILL to the main process and
+    /// everything left. When even SIGKILL cannot reach the main process (no
+    /// CAP_KILL) and podinit is PID 1, podinit exits: the kernel then kills
+    /// every process left in the pid namespace. Returns that exit status.
+    fn kill_everything(&mut self) -> Option<i32> {
+        events::emit(log::Level::Warn, Reason::Killing, "grace period over: sending SIGKILL to every process left");
+        let pid = self.main_pid.unwrap_or(0);
+        let killed = pid == 0 || process::signal(-pid, libc::SIGKILL, &format!("main process {pid}"));
+        process::signal_all(libc::SIGKILL, pid);
+        if !killed && self.own_pid == 1 {
+            log::error!("the main process cannot be killed: exiting, so that the kernel ends every process left");
+            return Some(128 + libc::SIGKILL);
+        }
+        None
     }
 
     /// Forwards `sig` (after `--rewrite`) to the main process or, with `-g`, its group.
@@ -493,9 +542,7 @@ impl Supervisor {
             return;
         };
         let target = if self.opts.group { -pid } else { pid };
-        if let Err(e) = signals::send(target, to) {
-            log::debug!("forwarding {} to {target}: {e}", signals::name(to));
-        }
+        process::signal(target, to, &format!("main process {pid}"));
     }
 
     /// Moves the lifecycle on after signals, reaping and timers; returns
@@ -556,17 +603,14 @@ impl Supervisor {
                 self.finish_pre_stop("abandoned");
             }
         }
-        if let Phase::Terminating { kill_at: Some(kill_at), .. } = self.phase {
+        if let Phase::Terminating { kill_at: Some(kill_at), killed: false, .. } = self.phase {
             if now >= kill_at && self.main_status.is_none() {
-                events::emit(
-                    log::Level::Warn,
-                    Reason::Killing,
-                    "grace period over: sending SIGKILL to every process left",
-                );
-                process::signal_all(libc::SIGKILL, self.main_pid.unwrap_or(0));
                 // Stay here until the main process is reaped, so `restart` can still decide.
-                if let Phase::Terminating { kill_at: k, .. } = &mut self.phase {
-                    *k = Some(kill_at + AFTER_KILL);
+                if let Phase::Terminating { killed, .. } = &mut self.phase {
+                    *killed = true;
+                }
+                if let Some(code) = self.kill_everything() {
+                    return Some(code);
                 }
             }
         }
@@ -731,9 +775,11 @@ impl Supervisor {
     }
 }
 
+/// A time left, rounded to the nearest shown unit: a 30 s grace period
+/// that has already lost a few microseconds is still "30s", never "29s".
 fn show_left(d: Duration) -> String {
     if d.subsec_millis() == 0 || d >= Duration::from_secs(10) {
-        duration::show(Duration::from_secs(d.as_secs()))
+        duration::show(Duration::from_secs((d + Duration::from_millis(500)).as_secs()))
     } else {
         format!("{:.1}s", d.as_secs_f64())
     }

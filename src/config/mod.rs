@@ -85,6 +85,7 @@ pub struct File {
     pub path: Option<PathBuf>,
     pub grace_period: Option<Duration>,
     pub stop_signal: Option<i32>,
+    pub stop_on: Option<Vec<i32>>,
     pub restart: Option<Restart>,
     pub main: Main,
     pub init: Vec<Step>,
@@ -99,6 +100,8 @@ pub struct File {
 pub struct Spec {
     pub grace: Duration,
     pub stop_signal: i32,
+    /// The signals that start the stop sequence (not forwarded).
+    pub stop_on: Vec<i32>,
     pub restart: Restart,
     pub main: Main,
     pub init: Vec<Step>,
@@ -150,6 +153,7 @@ pub fn resolve(cli: &RunOptions, file: File) -> Result<Spec, String> {
     Ok(Spec {
         grace: cli.grace.or(file.grace_period).unwrap_or(Duration::from_secs(30)),
         stop_signal: cli.stop_signal.or(file.stop_signal).unwrap_or(libc::SIGTERM),
+        stop_on: cli.stop_on.clone().or(file.stop_on).unwrap_or(vec![libc::SIGTERM]),
         restart: file.restart.unwrap_or(Restart::Never),
         main,
         init: file.init,
@@ -173,6 +177,14 @@ pub fn plan(file: &File) -> String {
     let show = |d: Option<Duration>, default: &str| d.map(duration::show).unwrap_or(format!("{default} (default)"));
     line(format!("grace_period: {}", show(file.grace_period, "30s")));
     line(format!("stop_signal: {}", file.stop_signal.map(signals::name).unwrap_or("SIGTERM (default)".into())));
+    line(format!(
+        "stop_on: {}",
+        file.stop_on.as_ref().map_or("SIGTERM (default)".into(), |l| l
+            .iter()
+            .map(|&s| signals::name(s))
+            .collect::<Vec<_>>()
+            .join(", "))
+    ));
     line(format!(
         "restart: {}",
         match file.restart {

@@ -224,6 +224,21 @@ impl<'de> Deserialize<'de> for Sig {
     }
 }
 
+/// `stop_on`: a non-empty list of signals podinit can catch.
+#[derive(Debug, Clone)]
+struct StopOn(Vec<i32>);
+
+impl<'de> Deserialize<'de> for StopOn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = Vec::<Sig>::deserialize(d)?;
+        if list.is_empty() {
+            return Err(de::Error::custom("an empty stop_on would leave no way to stop the container: name at least one signal, e.g. [\"SIGTERM\"]"));
+        }
+        let checked = list.into_iter().map(|Sig(s)| signals::parse_stop_on(&s.to_string()));
+        checked.collect::<Result<Vec<_>, _>>().map(StopOn).map_err(de::Error::custom)
+    }
+}
+
 /// An http(s) URL, expanded and checked.
 #[derive(Debug, Clone)]
 struct UrlText(Url);
@@ -248,6 +263,7 @@ enum RawRestart {
 struct RawFile {
     grace_period: Option<Dur>,
     stop_signal: Option<Sig>,
+    stop_on: Option<StopOn>,
     restart: Option<RawRestart>,
     main: Option<RawMain>,
     #[serde(default)]
@@ -287,6 +303,7 @@ impl RawFile {
             path: None,
             grace_period: self.grace_period.map(|d| d.0),
             stop_signal: self.stop_signal.map(|s| s.0),
+            stop_on: self.stop_on.map(|s| s.0),
             restart: self.restart.map(|r| match r {
                 RawRestart::Never => Restart::Never,
                 RawRestart::OnFailure => Restart::OnFailure,
