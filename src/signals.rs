@@ -38,7 +38,7 @@ pub struct Received {
 impl Received {
     /// Whether a process sent this signal; a fault signal the kernel raised
     /// (a real fault of a child is reported by SIGCHLD, not this) is not forwarded.
-    pub fn from_a_process(&self) -> bool {
+    pub fn sent_by_a_process(&self) -> bool {
         !FAULTS.contains(&self.sig) || self.code <= 0
     }
 }
@@ -148,19 +148,31 @@ pub fn name(sig: i32) -> String {
     sig.to_string()
 }
 
-/// Every signal podinit reads through its signalfd: all catchable signals.
-/// Reserved libc real-time signals (below SIGRTMIN) are left alone.
+/// Every signal podinit reads through its signalfd: all catchable signals,
+/// 1-31 and 34-64. glibc keeps 32 and 33 for its threads; musl keeps 32-34,
+/// but podinit's own threads never need 34 (musl's set*id broadcast; podinit
+/// changes ids only in a forked child), and another process may send it.
 fn handled() -> impl Iterator<Item = i32> {
-    (1..=max_signal()).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP && (s < 32 || s >= libc::SIGRTMIN()))
+    (1..=max_signal()).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP && !(32..34).contains(&s))
 }
 
-fn empty_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset initialises the whole set; a zeroed sigset_t is valid input.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        set
+/// The kernel's signal set of `signals`, built bit by bit: musl's sigaddset
+/// refuses 34, which the kernel takes like any other.
+fn set_of(signals: impl Iterator<Item = i32>) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; all zeroes is the empty set.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    const BITS: usize = 8 * std::mem::size_of::<libc::c_ulong>();
+    let words = std::mem::size_of::<libc::sigset_t>() / std::mem::size_of::<libc::c_ulong>();
+    // SAFETY: sigset_t is an array of c_ulong on Linux (glibc and musl), `words` long.
+    let bits =
+        unsafe { std::slice::from_raw_parts_mut((&mut set as *mut libc::sigset_t).cast::<libc::c_ulong>(), words) };
+    for s in signals {
+        let i = (s - 1) as usize;
+        if let Some(w) = bits.get_mut(i / BITS) {
+            *w |= 1 << (i % BITS);
+        }
     }
+    set
 }
 
 /// The signalfd that delivers every handled signal; created once, before any child.
@@ -171,11 +183,7 @@ pub struct SignalFd {
 impl SignalFd {
     /// Blocks the handled signals and opens the signalfd.
     pub fn install() -> io::Result<SignalFd> {
-        let mut set = empty_set();
-        for s in handled() {
-            // SAFETY: set is initialised and s is a valid signal number.
-            unsafe { libc::sigaddset(&mut set, s) };
-        }
+        let set = set_of(handled());
         // SAFETY: valid set pointer, old set not requested.
         if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
             return Err(io::Error::last_os_error());
@@ -246,8 +254,9 @@ pub fn reset_for_exec() {
 /// quietly: callers that act for the user report failures through
 /// `process::signal`.
 pub fn send(pid: i32, sig: i32) -> Result<(), nix::errno::Errno> {
-    let sig = if sig == 0 { None } else { Some(nix::sys::signal::Signal::try_from(sig)?) };
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
+    // Raw kill: nix's Signal has no real-time signals, which are forwarded too.
+    // SAFETY: kill has no memory effects.
+    nix::errno::Errno::result(unsafe { libc::kill(pid, sig) }).map(drop)
 }
 
 #[cfg(test)]
@@ -286,14 +295,25 @@ mod tests {
             assert!(h.contains(&s), "{}", name(s));
         }
         assert!(!h.contains(&libc::SIGKILL) && !h.contains(&libc::SIGSTOP));
+        assert!(h.contains(&34) && !h.contains(&32) && !h.contains(&33));
+    }
+
+    #[test]
+    fn sets_are_built_like_sigaddset() {
+        let set = set_of([libc::SIGTERM, libc::SIGUSR1, libc::SIGRTMAX()].into_iter());
+        for s in 1..=libc::SIGRTMAX() {
+            // SAFETY: a valid set and signal number.
+            let member = unsafe { libc::sigismember(&set, s) } == 1;
+            assert_eq!(member, [libc::SIGTERM, libc::SIGUSR1, libc::SIGRTMAX()].contains(&s), "signal {s}");
+        }
     }
 
     #[test]
     fn fault_signals_count_only_when_a_process_sent_them() {
         let sent = |sig, code| Received { sig, pid: 7, code };
-        assert!(sent(libc::SIGSEGV, 0).from_a_process()); // SI_USER
-        assert!(sent(libc::SIGABRT, -6).from_a_process()); // SI_TKILL
-        assert!(!sent(libc::SIGSEGV, 1).from_a_process()); // SEGV_MAPERR
-        assert!(sent(libc::SIGUSR1, 0).from_a_process());
+        assert!(sent(libc::SIGSEGV, 0).sent_by_a_process()); // SI_USER
+        assert!(sent(libc::SIGABRT, -6).sent_by_a_process()); // SI_TKILL
+        assert!(!sent(libc::SIGSEGV, 1).sent_by_a_process()); // SEGV_MAPERR
+        assert!(sent(libc::SIGUSR1, 0).sent_by_a_process());
     }
 }

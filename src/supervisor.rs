@@ -301,7 +301,7 @@ impl Supervisor {
     fn on_signal(&mut self, received: Received) {
         let Received { sig, pid: sender, .. } = received;
         log::debug!("received {} from pid {sender}", signals::name(sig));
-        if sender == self.own_pid || !received.from_a_process() {
+        if sender == self.own_pid || !received.sent_by_a_process() {
             // podinit's own doing, e.g. SIGPIPE from writing to a closed stderr:
             // never the user's request, and forwarding SIGPIPE would kill the app.
             return;
