@@ -18,6 +18,7 @@ mod runner;
 mod signals;
 mod steps;
 mod supervisor;
+mod terminal;
 mod url;
 mod user;
 

@@ -52,17 +52,22 @@ impl ExitStatus {
 
 /// Reaps every child that has ended, in a loop until none is left to collect
 /// (one SIGCHLD can stand for many exits). Returns false once no child at all
-/// remains (ECHILD).
-pub fn reap(mut on_exit: impl FnMut(i32, ExitStatus)) -> bool {
+/// remains (ECHILD). With `stops`, a child that stopped is reported too, as
+/// `on_stop(pid, signal)`.
+pub fn reap(mut on_exit: impl FnMut(i32, ExitStatus), stops: Option<&mut dyn FnMut(i32, i32)>) -> bool {
+    let flags = if stops.is_some() { libc::WNOHANG | libc::WUNTRACED } else { libc::WNOHANG };
+    let mut stops = stops;
     loop {
         let mut status = 0;
         // SAFETY: status is a valid out pointer.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
         match pid {
             0 => return true,
             p if p > 0 => {
                 if let Some(st) = ExitStatus::from_raw(status) {
                     on_exit(p, st);
+                } else if let (true, Some(on_stop)) = (libc::WIFSTOPPED(status), stops.as_mut()) {
+                    on_stop(p, libc::WSTOPSIG(status));
                 }
             }
             _ => match io::Error::last_os_error().raw_os_error() {
@@ -121,15 +126,17 @@ pub fn spawn_os(
         cmd.stdout(out);
     }
     let ids = main.user.as_ref().map(|(_, ids)| ids.clone());
+    // The terminal's foreground is podinit's to give only when podinit has it.
+    let take_terminal = foreground && crate::terminal::podinit_has_foreground();
     // SAFETY: the closure makes only async-signal-safe calls and allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setpgid(0, 0) != 0 {
                 return Err(io::Error::last_os_error());
             }
-            // SIGTTOU is still ignored here (inherited), so a background
-            // group may take the terminal; ENOTTY just means no terminal.
-            if foreground && libc::isatty(0) == 1 {
+            // SIGTTOU is still blocked here (inherited), so the new group,
+            // not yet in the foreground, may take the terminal.
+            if take_terminal {
                 libc::tcsetpgrp(0, libc::getpid());
             }
             if let Some(ids) = &ids {

@@ -16,7 +16,7 @@ use crate::process::{self, ExitStatus};
 use crate::runner::{Id, Runner};
 use crate::signals::{self, Received, SignalFd};
 use crate::steps::{InitSteps, Progress};
-use crate::{control, duration, events::json_string, runner};
+use crate::{control, duration, events::json_string, runner, terminal};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -79,6 +79,11 @@ pub struct Supervisor {
     main_started: Instant,
     /// A stop asked for from outside (SIGTERM, `podinit pre-stop`): no restart follows.
     for_good: bool,
+    /// The process group podinit gave the terminal's foreground to, to take it back at exit.
+    foreground_to: Option<i32>,
+    /// podinit stopped itself with the main process (^Z) and was continued:
+    /// the SIGCONT that continued it is not forwarded a second time.
+    resumed: bool,
     phase: Phase,
 }
 
@@ -155,6 +160,8 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         backoff: Duration::ZERO,
         main_started: Instant::now(),
         for_good: false,
+        foreground_to: None,
+        resumed: false,
         phase: Phase::Running { post_start: None },
     };
     let mut steps = InitSteps::new(std::mem::take(&mut sup.spec.init));
@@ -167,7 +174,11 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         Progress::Failed(code) => return code,
         Progress::Running => sup.phase = Phase::Initializing(steps),
     }
-    sup.run_loop()
+    let code = sup.run_loop();
+    if let Some(pgrp) = sup.foreground_to {
+        terminal::take_back_from(pgrp);
+    }
+    code
 }
 
 impl Supervisor {
@@ -255,6 +266,7 @@ impl Supervisor {
     /// status when it cannot start.
     fn start_main(&mut self) -> Result<(), i32> {
         let main = &self.spec.main;
+        let takes_terminal = terminal::podinit_has_foreground();
         let pid = process::spawn_os(&main.command, main, self.workdir.as_deref(), true, None).map_err(|e| {
             log::error!("{}", e.message);
             e.code
@@ -262,6 +274,9 @@ impl Supervisor {
         let argv: Vec<_> = main.command.iter().map(|a| a.to_string_lossy()).collect();
         events::emit(log::Level::Info, Reason::Started, &format!("main process {pid}: {}", argv.join(" ")));
         self.main_pid = Some(pid);
+        if takes_terminal {
+            self.foreground_to = Some(pid);
+        }
         self.main_status = None;
         self.main_started = Instant::now();
         let hooks: Vec<_> = self.spec.post_start.iter().map(|h| h.action.clone()).collect();
@@ -276,7 +291,17 @@ impl Supervisor {
     /// Reaps every ended child; returns whether any child is left.
     fn reap(&mut self) -> bool {
         let mut ended = Vec::new();
-        let left = process::reap(|pid, status| ended.push((pid, status)));
+        let (main, mut stopped_by_terminal) = (self.main_pid, false);
+        let mut on_stop = |pid, sig| stopped_by_terminal |= Some(pid) == main && terminal::is_terminal_stop(sig);
+        // Only a podinit run from a shell (not PID 1, with the terminal) follows the main process's stops.
+        let follow_stops = self.own_pid != 1 && self.foreground_to.is_some();
+        let left = process::reap(
+            |pid, status| ended.push((pid, status)),
+            follow_stops.then_some(&mut on_stop as &mut dyn FnMut(i32, i32)),
+        );
+        if stopped_by_terminal {
+            self.suspend_with_main();
+        }
         for (pid, status) in ended {
             if Some(pid) == self.main_pid {
                 self.main_status = Some(status);
@@ -305,6 +330,9 @@ impl Supervisor {
             // podinit's own doing, e.g. SIGPIPE from writing to a closed stderr:
             // never the user's request, and forwarding SIGPIPE would kill the app.
             return;
+        }
+        if sig == libc::SIGCONT && std::mem::take(&mut self.resumed) {
+            return; // what continued podinit; the main process got its own SIGCONT
         }
         let initializing = matches!(self.phase, Phase::Initializing(_));
         if self.spec.stop_on.contains(&sig) || initializing && matches!(sig, libc::SIGINT | libc::SIGQUIT) {
@@ -513,6 +541,20 @@ impl Supervisor {
             Reason::Killing,
             &format!("sent {} to main process {pid}, SIGKILL in {}", signals::name(sig), show_left(left)),
         );
+    }
+
+    /// The terminal stopped the main process (^Z): podinit stops too, so the
+    /// shell that started it gets control back; once continued (`fg`), the
+    /// main process gets the foreground back, when podinit has it, and SIGCONT.
+    fn suspend_with_main(&mut self) {
+        let Some(pid) = self.main_pid else { return };
+        log::info!("main process {pid} stopped by the terminal: podinit stops too");
+        terminal::suspend_self();
+        if terminal::podinit_has_foreground() {
+            terminal::give_foreground(pid);
+        }
+        process::signal(-pid, libc::SIGCONT, &format!("main process {pid}"));
+        self.resumed = true;
     }
 
     /// The grace deadline of the stop sequence: SIGKILL to the main process and

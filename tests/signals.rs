@@ -245,3 +245,22 @@ fn a_kill_without_cap_kill_is_reported_not_claimed() {
     assert!(!out.stderr.contains("Killing: sent SIGTERM"), "a failed kill was reported as sent: {}", out.stderr);
     assert_eq!(out.stderr.matches("grace period over").count(), 1, "{}", out.stderr);
 }
+
+/// Outside a container, from a terminal (podinit not PID 1): a background
+/// podinit leaves the foreground alone; ^Z stops the main process and podinit
+/// with it, so the shell gets control back; a SIGCONT (`fg`) resumes both; at
+/// exit podinit's group has the foreground again.
+#[test]
+fn job_control_on_a_real_terminal() {
+    if !have_python() {
+        return;
+    }
+    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pty_job_control.py");
+    let out = std::process::Command::new("python3").args([driver, bin()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in ["background-left-foreground=True", "podinit-stopped=True", "exit=0", "foreground-back=True"] {
+        assert!(text.contains(want), "missing {want}: {text}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let after = text.split("podinit-stopped=True").nth(1).unwrap_or("");
+    assert!(after.contains("tick"), "the main process never resumed: {text}");
+}
