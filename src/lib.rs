@@ -45,6 +45,14 @@ pub fn main() -> ! {
             out(&format!("podinit {}\n", env!("CARGO_PKG_VERSION")));
             0
         }
+        Verb::VerbHelp(text) => {
+            out(text);
+            0
+        }
+        Verb::License => {
+            out(cli::LICENSE);
+            0
+        }
         Verb::Run(opts) => run(opts),
         Verb::Check { config } => check(config.as_deref().or(env("PODINIT_CONFIG").as_deref().map(Path::new))),
         Verb::PreStop { config } => pre_stop(config.as_deref().or(env("PODINIT_CONFIG").as_deref().map(Path::new))),
