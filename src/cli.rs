@@ -171,7 +171,7 @@ pub enum Verb {
     },
     Help,
     /// `VERB --help`: that verb's usage text.
-    VerbHelp(&'static str),
+    Usage(&'static str),
     Version,
     /// `-l` (tini): print the license.
     License,
@@ -360,7 +360,7 @@ fn parse_verb(verb: &str, p: &mut Parser) -> Result<Verb, String> {
     };
     while let Some(arg) = p.next_option()? {
         match (verb, arg) {
-            (_, Arg::Opt(o)) if o == "-h" || o == "--help" => return Ok(Verb::VerbHelp(help)),
+            (_, Arg::Opt(o)) if o == "-h" || o == "--help" => return Ok(Verb::Usage(help)),
             ("status", Arg::Opt(o)) if o == "--json" => json = true,
             ("status", Arg::Opt(o)) if o == "--ready" => ready = true,
             ("status", Arg::Opt(o)) if o == "--live" => live = true,
@@ -583,9 +583,9 @@ mod tests {
 
     #[test]
     fn verbs_have_their_own_help() {
-        assert_eq!(run(&["pre-stop", "--help"]).unwrap().verb, Verb::VerbHelp(PRE_STOP_HELP));
-        assert_eq!(run(&["status", "--json", "-h"]).unwrap().verb, Verb::VerbHelp(STATUS_HELP));
-        assert_eq!(run(&["check", "--help"]).unwrap().verb, Verb::VerbHelp(CHECK_HELP));
+        assert_eq!(run(&["pre-stop", "--help"]).unwrap().verb, Verb::Usage(PRE_STOP_HELP));
+        assert_eq!(run(&["status", "--json", "-h"]).unwrap().verb, Verb::Usage(STATUS_HELP));
+        assert_eq!(run(&["check", "--help"]).unwrap().verb, Verb::Usage(CHECK_HELP));
         for (text, verb) in [(PRE_STOP_HELP, "pre-stop"), (STATUS_HELP, "status"), (CHECK_HELP, "check")] {
             assert!(text.starts_with(&format!("usage: podinit {verb}")), "{text}");
         }

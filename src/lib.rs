@@ -45,7 +45,7 @@ pub fn main() -> ! {
             out(&format!("podinit {}\n", env!("CARGO_PKG_VERSION")));
             0
         }
-        Verb::VerbHelp(text) => {
+        Verb::Usage(text) => {
             out(text);
             0
         }
