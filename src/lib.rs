@@ -108,9 +108,22 @@ fn check(named: Option<&Path>) -> i32 {
         log::error!("no config to check: give -c FILE (or PODINIT_CONFIG); {} does not exist", config::DEFAULT_PATH);
         return EXIT_USAGE;
     };
-    match config::load(&path) {
-        Ok(file) => {
+    // As at start: PODINIT_GRACE and PODINIT_PRE_STOP_SLEEP count when set.
+    let env_duration = |var: &str| match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        Some(v) => duration::parse(&v).map(Some).map_err(|e| format!("environment variable {var}: {e}")),
+        None => Ok(None),
+    };
+    let checked = config::load(&path).and_then(|file| {
+        let grace = env_duration("PODINIT_GRACE")?.map(|g| (g, "PODINIT_GRACE"));
+        let warning = config::check_grace(&file, env_duration("PODINIT_PRE_STOP_SLEEP")?, grace)?;
+        Ok((file, warning))
+    });
+    match checked {
+        Ok((file, warning)) => {
             out(&config::plan(&file));
+            if let Some(w) = warning {
+                out(&format!("warning: {w}\n"));
+            }
             0
         }
         Err(e) => {

@@ -2,7 +2,7 @@
 //! as it is read so that toml attaches the error to its place in the file.
 
 use super::expand::expand;
-use super::{Backoff, File, Hook, Main, Probe, Restart, Step};
+use super::{Backoff, File, Hook, HookSleep, Main, Probe, Restart, Step};
 use crate::actions::{Action, Eureka, Http, Kind, Section};
 use crate::url::Url;
 use crate::{duration, signals, user};
@@ -34,7 +34,7 @@ pub fn parse(text: &str, env: EnvFn) -> Result<File, String> {
     let raw: Result<RawFile, toml::de::Error> = toml::from_str(text);
     let raw = raw.map_err(|e| located(text, &e));
     ENV.with(|e| e.borrow_mut().clear());
-    Ok(raw?.into_file())
+    Ok(raw?.into_file(text))
 }
 
 /// Names used as `${NAME...}` in the text.
@@ -390,7 +390,20 @@ struct RawBackoff {
 }
 
 impl RawFile {
-    fn into_file(self) -> File {
+    fn into_file(self, text: &str) -> File {
+        let place = |at: usize| {
+            let before = &text[..at.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            format!("{line}:{}", before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1)
+        };
+        let post_start = self.post_start.iter().map(|e| (Section::PostStart, &e.0.action, e.1));
+        let hook_sleeps = post_start
+            .chain(self.pre_stop.iter().map(|e| (Section::PreStop, &e.0, e.1)))
+            .filter_map(|(section, action, at)| match action.kind {
+                Kind::Sleep(sleep) => Some(HookSleep { section, sleep, at: place(at?) }),
+                _ => None,
+            })
+            .collect();
         let main = self.main.map(|m| m.0).unwrap_or_default();
         let p = self.probe;
         let probes = [p.startup.map(|e| e.0), p.liveness.map(|e| e.0), p.readiness.map(|e| e.0)];
@@ -416,6 +429,7 @@ impl RawFile {
             post_start: self.post_start.into_iter().map(|e| e.0).collect(),
             pre_stop: self.pre_stop.into_iter().map(|e| e.0).collect(),
             probes,
+            hook_sleeps,
         }
     }
 }
@@ -499,7 +513,7 @@ struct RawEntry {
     http: Option<RawHttp>,
     tcp: Option<Text>,
     dns: Option<Text>,
-    sleep: Option<Dur>,
+    sleep: Option<toml::Spanned<Dur>>,
     eureka: Option<RawEureka>,
     interval: Option<Dur>,
     retries: Option<u32>,
@@ -511,6 +525,11 @@ struct RawEntry {
 }
 
 impl RawEntry {
+    /// Where the `sleep` value starts in the text (its key is on that line).
+    fn sleep_at(&self) -> Option<usize> {
+        self.sleep.as_ref().map(|s| s.span().start)
+    }
+
     /// The entry's one action, checked against `section`; the keys that
     /// belong to other sections are refused here.
     fn action(&mut self, section: Section) -> Result<Action, String> {
@@ -574,8 +593,8 @@ impl RawEntry {
             }
             kinds.push(Kind::Dns(name));
         }
-        if let Some(Dur(d)) = self.sleep.take() {
-            kinds.push(Kind::Sleep(d));
+        if let Some(d) = self.sleep.as_ref() {
+            kinds.push(Kind::Sleep(d.get_ref().0));
         }
         if let Some(e) = self.eureka.take() {
             let urls: Vec<Url> = match (e.url, e.urls) {
@@ -664,9 +683,10 @@ impl TryFrom<RawEntry> for InitEntry {
     }
 }
 
+/// A hook entry keeps the offset of its `sleep` value, for the grace check.
 #[derive(Deserialize)]
 #[serde(try_from = "RawEntry")]
-struct PostStartEntry(Hook);
+struct PostStartEntry(Hook, Option<usize>);
 
 impl TryFrom<RawEntry> for PostStartEntry {
     type Error = String;
@@ -677,18 +697,19 @@ impl TryFrom<RawEntry> for PostStartEntry {
             Some("ignore") => false,
             Some(other) => return Err(format!("post_start: on_failure '{other}': expected kill or ignore")),
         };
-        Ok(PostStartEntry(Hook { action, kill_on_failure }))
+        Ok(PostStartEntry(Hook { action, kill_on_failure }, r.sleep_at()))
     }
 }
 
 #[derive(Deserialize)]
 #[serde(try_from = "RawEntry")]
-struct PreStopEntry(Action);
+struct PreStopEntry(Action, Option<usize>);
 
 impl TryFrom<RawEntry> for PreStopEntry {
     type Error = String;
     fn try_from(mut r: RawEntry) -> Result<Self, String> {
-        r.action(Section::PreStop).map(PreStopEntry)
+        let action = r.action(Section::PreStop)?;
+        Ok(PreStopEntry(action, r.sleep_at()))
     }
 }
 
