@@ -41,7 +41,8 @@ options:
   -l                      print podinit's license and exit
   -v                      more logging, repeatable (PODINIT_LOG=error|warn|info|debug|trace)
   --log-format text|json  event lines as text or JSON (PODINIT_LOG_FORMAT)
-  --grace DURATION        termination grace period, default 30s (PODINIT_GRACE)
+  --grace DURATION        termination grace period (overrides grace_period), default 30s
+                          (PODINIT_GRACE)
   --stop-signal SIG       signal that asks the main process to stop, default SIGTERM
                           (PODINIT_STOP_SIGNAL)
   --pre-stop-sleep DUR    a preStop drain delay without a config (PODINIT_PRE_STOP_SLEEP)
