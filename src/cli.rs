@@ -10,6 +10,9 @@ use std::time::Duration;
 pub const MISSING_COMMAND: &str =
     "missing COMMAND: say what podinit should run, e.g. podinit -- nginx -g 'daemon off;', or name a config with -c";
 
+/// podinit's license, printed by `-l` (tini `-l`).
+pub const LICENSE: &str = include_str!("../LICENSE");
+
 pub const USAGE: &str =
     "usage: podinit [OPTIONS] [--] COMMAND [ARG...] | pre-stop | status | check (podinit --help for more)";
 
@@ -34,22 +37,81 @@ options:
   -e CODE                 report exit code CODE of the main process as 0 (repeatable)
   -p SIG                  parent-death signal for podinit itself
   -r, --rewrite FROM:TO   rewrite a forwarded signal, e.g. 15:3; TO = 0 drops it
+  -w                      log each reaped process that is not the main process as a warning
+  -l                      print podinit's license and exit
   -v                      more logging, repeatable (PODINIT_LOG=error|warn|info|debug|trace)
   --log-format text|json  event lines as text or JSON (PODINIT_LOG_FORMAT)
-  --grace DURATION        termination grace period, default 30s (PODINIT_GRACE)
+  --grace DURATION        termination grace period (overrides grace_period), default 30s
+                          (PODINIT_GRACE)
   --stop-signal SIG       signal that asks the main process to stop, default SIGTERM
                           (PODINIT_STOP_SIGNAL)
   --stop-on SIG           a signal that starts the stop sequence instead of being
                           forwarded; repeatable; default SIGTERM (PODINIT_STOP_ON=
                           SIGTERM,SIGQUIT for images with STOPSIGNAL SIGQUIT, like nginx)
-  -w                      log every reaped process other than the main one (tini -w)
   --pre-stop-sleep DUR    a preStop drain delay without a config (PODINIT_PRE_STOP_SLEEP)
   -h, --help              this text
   --version               podinit's version
 
+tini's variables work too: TINI_SUBREAPER (accepted: podinit is a subreaper anyway),
+TINI_KILL_PROCESS_GROUP (non-empty: as -g), TINI_VERBOSITY (0 error, 1 info, the
+default, 2 debug, 3 trace; PODINIT_LOG wins). podinit VERB --help: that verb's usage.
+
 Signals: SIGTERM, TERM or 15. Durations: 30, 30s, 1m30s, 500ms.
 Exit status: the main process's code, 128+N if signal N killed it; 2 usage or config
 error, 126 command not executable, 127 command not found.
+";
+
+/// `podinit pre-stop --help`.
+pub const PRE_STOP_HELP: &str = "\
+usage: podinit pre-stop [-c FILE]
+
+The target of a Kubernetes preStop exec hook (or of `docker exec` before `docker stop`):
+asks the podinit running in this container, over its control socket, to run the preStop
+sequence (the config's pre_stop actions) and waits until it has finished; a SIGTERM
+after it sends the stop signal at once. Called twice, it waits for the same run. Only
+when no podinit runs in this container does it run the config's pre_stop actions itself.
+
+options:
+  -c, --config FILE   the config whose pre_stop actions run when no podinit runs
+                      (PODINIT_CONFIG; default /etc/podinit.toml if present)
+  -h, --help          this text
+
+environment: PODINIT_SOCKET (the control socket), PODINIT_PRE_STOP_SLEEP
+exit status: 0 when every preStop action succeeded, 1 otherwise (the kubelet then
+records FailedPreStopHook)
+";
+
+/// `podinit status --help`.
+pub const STATUS_HELP: &str = "\
+usage: podinit status [--json] [--ready | --live]
+
+Prints the running podinit's lifecycle state: phase, main PID, start time, restarts,
+readiness, liveness, the preStop state and the latest events.
+
+options:
+  --json        the state as one JSON object
+  --ready       print yes or no; exit 0 only when ready (a HEALTHCHECK)
+  --live        print yes or no; exit 0 only when live
+  -h, --help    this text
+
+environment: PODINIT_SOCKET (the control socket)
+exit status: 0; 1 when not ready / not live, or when no podinit answered
+";
+
+/// `podinit check --help`.
+pub const CHECK_HELP: &str = "\
+usage: podinit check [-c FILE]
+
+Validates a config and prints the resolved plan; nothing runs. An error names the file,
+line and key. Checked against the grace period (grace_period, or PODINIT_GRACE as at
+start): a post_start or pre_stop `sleep` longer than it is an error, and a preStop
+whose worst case (sleeps plus timeouts) leaves under 2 s of it is a warning.
+
+options:
+  -c, --config FILE   the config (PODINIT_CONFIG; default /etc/podinit.toml)
+  -h, --help          this text
+
+exit status: 0 valid, 2 invalid
 ";
 
 /// How event lines are written.
@@ -74,7 +136,7 @@ pub struct RunOptions {
     /// From `--stop-on` (repeatable) or PODINIT_STOP_ON: the signals that start the stop sequence.
     pub stop_on: Option<Vec<i32>>,
     pub pre_stop_sleep: Option<Duration>,
-    /// `-w` (tini): log every reaped process other than the main process as a warning.
+    /// `-w` (tini): log each reaped process that is not the main process as a warning.
     pub warn_on_reap: bool,
 }
 
@@ -102,11 +164,23 @@ impl RunOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verb {
     Run(RunOptions),
-    PreStop { config: Option<PathBuf> },
-    Status { json: bool, ready: bool, live: bool },
-    Check { config: Option<PathBuf> },
+    PreStop {
+        config: Option<PathBuf>,
+    },
+    Status {
+        json: bool,
+        ready: bool,
+        live: bool,
+    },
+    Check {
+        config: Option<PathBuf>,
+    },
     Help,
+    /// `VERB --help`: that verb's usage text.
+    Usage(&'static str),
     Version,
+    /// `-l` (tini): print the license.
+    License,
 }
 
 /// The parsed invocation: the verb plus settings shared by all verbs.
@@ -144,7 +218,9 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
             Arg::Opt(opt) => match opt.as_str() {
                 "-h" | "--help" => return invocation(Verb::Help, 0, None, env),
                 "--version" => return invocation(Verb::Version, 0, None, env),
+                "-l" => return invocation(Verb::License, 0, None, env),
                 "-s" => {}
+                "-w" => run.warn_on_reap = true,
                 "-g" => run.group = true,
                 "-v" => verbose = verbose.saturating_add(1),
                 "-c" | "--config" => run.config = Some(PathBuf::from(p.value(&opt)?)),
@@ -163,12 +239,13 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
                     let sig = signals::parse_stop_on(&p.value(&opt)?).map_err(|e| format!("--stop-on: {e}"))?;
                     run.stop_on.get_or_insert_with(Vec::new).push(sig);
                 }
-                "-w" => run.warn_on_reap = true,
                 "--pre-stop-sleep" => {
                     let v = p.value(&opt)?;
                     run.pre_stop_sleep = Some(duration::parse(&v).map_err(|e| format!("--pre-stop-sleep: {e}"))?)
                 }
-                "--log-format" => log_format = Some(parse_log_format(&p.value(&opt)?, "--log-format")?),
+                "--log-format" => {
+                    log_format = Some(parse_log_format(&p.value(&opt)?).map_err(|e| format!("--log-format: {e}"))?)
+                }
                 _ => return Err(format!("unknown option '{opt}'")),
             },
             Arg::Word(word) => {
@@ -205,6 +282,11 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
             if run.config.is_none() {
                 run.config = env("PODINIT_CONFIG").filter(|c| !c.is_empty()).map(PathBuf::from);
             }
+            // tini's variables, for images that switch from tini and keep them.
+            // TINI_SUBREAPER needs nothing: podinit is a subreaper whenever it is not PID 1.
+            if env("TINI_KILL_PROCESS_GROUP").is_some_and(|v| !v.is_empty()) {
+                run.group = true;
+            }
             Verb::Run(run)
         }
     };
@@ -220,15 +302,17 @@ fn invocation(
     let base = env_value(env, "PODINIT_LOG", |v| {
         v.parse::<log::LevelFilter>()
             .map_err(|_| format!("'{v}' is not a log level: write error, warn, info, debug or trace"))
-    })?
-    .unwrap_or(log::LevelFilter::Info);
+    })?;
+    let base = match base {
+        Some(level) => level,
+        None => env_value(env, "TINI_VERBOSITY", tini_verbosity)?.unwrap_or(log::LevelFilter::Info),
+    };
     let log_level = log::LevelFilter::iter()
         .nth((base as usize + verbose as usize).min(log::LevelFilter::max() as usize))
         .unwrap_or(log::LevelFilter::max());
     let log_format = match log_format {
         Some(f) => f,
-        None => env_value(env, "PODINIT_LOG_FORMAT", |v| parse_log_format(v, "PODINIT_LOG_FORMAT"))?
-            .unwrap_or(LogFormat::Text),
+        None => env_value(env, "PODINIT_LOG_FORMAT", parse_log_format)?.unwrap_or(LogFormat::Text),
     };
     Ok(Invocation { verb, log_level, log_format })
 }
@@ -244,17 +328,38 @@ fn env_value<T>(
     }
 }
 
-fn parse_log_format(v: &str, what: &str) -> Result<LogFormat, String> {
+/// TINI_VERBOSITY as tini counts it (1 is tini's default, each -v adds one),
+/// mapped so that tini's default is podinit's: 0 error (tini then prints only
+/// fatal errors), 1 info, 2 debug, 3 and more trace.
+fn tini_verbosity(v: &str) -> Result<log::LevelFilter, String> {
+    match v.trim().parse::<u32>() {
+        Ok(0) => Ok(log::LevelFilter::Error),
+        Ok(1) => Ok(log::LevelFilter::Info),
+        Ok(2) => Ok(log::LevelFilter::Debug),
+        Ok(_) => Ok(log::LevelFilter::Trace),
+        Err(_) => Err(format!("'{v}' is not a number: write 0 (errors only) to 3 (trace), 1 is the default")),
+    }
+}
+
+fn parse_log_format(v: &str) -> Result<LogFormat, String> {
     match v {
         "text" => Ok(LogFormat::Text),
         "json" => Ok(LogFormat::Json),
-        _ => Err(format!("{what} '{v}': expected text or json")),
+        _ => Err(format!("'{v}' is not a log format: write text or json")),
     }
 }
 
 fn parse_rewrite(v: &str) -> Result<(i32, i32), String> {
     let (from, to) = v.split_once(':').ok_or(format!("--rewrite '{v}': expected FROM:TO, e.g. 15:3"))?;
     let from = signals::parse(from).map_err(|e| format!("--rewrite '{v}': {e}"))?;
+    let why = match from {
+        libc::SIGKILL | libc::SIGSTOP => Some("the kernel never lets a process catch it, so podinit never sees it"),
+        libc::SIGCHLD => Some("it is podinit's own: it tells podinit to reap a child, and is never forwarded"),
+        _ => None,
+    };
+    if let Some(why) = why {
+        return Err(format!("--rewrite '{v}': {} cannot be rewritten: {why}", signals::name(from)));
+    }
     let to = if to.trim() == "0" { 0 } else { signals::parse(to).map_err(|e| format!("--rewrite '{v}': {e}"))? };
     Ok((from, to))
 }
@@ -262,8 +367,14 @@ fn parse_rewrite(v: &str) -> Result<(i32, i32), String> {
 fn parse_verb(verb: &str, p: &mut Parser) -> Result<Verb, String> {
     let mut config = None;
     let (mut json, mut ready, mut live) = (false, false, false);
+    let help = match verb {
+        "pre-stop" => PRE_STOP_HELP,
+        "status" => STATUS_HELP,
+        _ => CHECK_HELP,
+    };
     while let Some(arg) = p.next_option()? {
         match (verb, arg) {
+            (_, Arg::Opt(o)) if o == "-h" || o == "--help" => return Ok(Verb::Usage(help)),
             ("status", Arg::Opt(o)) if o == "--json" => json = true,
             ("status", Arg::Opt(o)) if o == "--ready" => ready = true,
             ("status", Arg::Opt(o)) if o == "--live" => live = true,
@@ -439,6 +550,79 @@ mod tests {
         assert_eq!(run(&["check", "-c", "x.toml"]).unwrap().verb, Verb::Check { config: Some("x.toml".into()) });
         assert_eq!(opts(&["--", "status"]).command, vec![OsString::from("status")]);
         assert_eq!(run(&["--version"]).unwrap().verb, Verb::Version);
+    }
+
+    #[test]
+    fn tini_variables_and_flags() {
+        let env = |k: &str| match k {
+            "TINI_KILL_PROCESS_GROUP" => Some("1".to_string()),
+            "TINI_SUBREAPER" => Some("1".to_string()),
+            "TINI_VERBOSITY" => Some("2".to_string()),
+            _ => None,
+        };
+        let i = parse(vec!["-w".into(), "true".into()], &env).unwrap();
+        assert_eq!(i.log_level, log::LevelFilter::Debug);
+        let Verb::Run(o) = i.verb else { panic!() };
+        assert!(o.group && o.warn_on_reap);
+        let o = opts(&["true"]);
+        assert!(!o.group && !o.warn_on_reap);
+        let empty = |k: &str| (k == "TINI_KILL_PROCESS_GROUP").then(String::new);
+        let Verb::Run(o) = parse(vec!["true".into()], &empty).unwrap().verb else { panic!() };
+        assert!(!o.group, "an empty TINI_KILL_PROCESS_GROUP is off");
+        for (v, want) in [
+            ("0", log::LevelFilter::Error),
+            ("1", log::LevelFilter::Info),
+            ("2", log::LevelFilter::Debug),
+            ("3", log::LevelFilter::Trace),
+            ("9", log::LevelFilter::Trace),
+        ] {
+            let e = |k: &str| (k == "TINI_VERBOSITY").then(|| v.to_string());
+            assert_eq!(parse(vec!["true".into()], &e).unwrap().log_level, want, "TINI_VERBOSITY={v}");
+        }
+        // -v counts on top of TINI_VERBOSITY, and PODINIT_LOG wins over it.
+        let e = |k: &str| (k == "TINI_VERBOSITY").then(|| "0".to_string());
+        assert_eq!(parse(vec!["-vv".into(), "true".into()], &e).unwrap().log_level, log::LevelFilter::Info);
+        let both = |k: &str| match k {
+            "TINI_VERBOSITY" => Some("3".to_string()),
+            "PODINIT_LOG" => Some("warn".to_string()),
+            _ => None,
+        };
+        assert_eq!(parse(vec!["true".into()], &both).unwrap().log_level, log::LevelFilter::Warn);
+        let bad = |k: &str| (k == "TINI_VERBOSITY").then(|| "loud".to_string());
+        let err = parse(vec!["true".into()], &bad).unwrap_err();
+        assert!(err.starts_with("environment variable TINI_VERBOSITY: 'loud' is not a number"), "{err}");
+        assert_eq!(run(&["-l"]).unwrap().verb, Verb::License);
+        assert!(LICENSE.starts_with("MIT License"));
+    }
+
+    #[test]
+    fn verbs_have_their_own_help() {
+        assert_eq!(run(&["pre-stop", "--help"]).unwrap().verb, Verb::Usage(PRE_STOP_HELP));
+        assert_eq!(run(&["status", "--json", "-h"]).unwrap().verb, Verb::Usage(STATUS_HELP));
+        assert_eq!(run(&["check", "--help"]).unwrap().verb, Verb::Usage(CHECK_HELP));
+        for (text, verb) in [(PRE_STOP_HELP, "pre-stop"), (STATUS_HELP, "status"), (CHECK_HELP, "check")] {
+            assert!(text.starts_with(&format!("usage: podinit {verb}")), "{text}");
+        }
+    }
+
+    #[test]
+    fn rewrite_refuses_what_podinit_never_sees() {
+        for (arg, name) in [("9:15", "SIGKILL"), ("STOP:TERM", "SIGSTOP"), ("17:1", "SIGCHLD")] {
+            let err = run(&["-r", arg, "true"]).unwrap_err();
+            assert!(err.starts_with(&format!("--rewrite '{arg}': {name} cannot be rewritten: ")), "{err}");
+        }
+        for ok in ["4:15", "31:1", "21:15", "22:15", "15:9"] {
+            assert!(run(&["-r", ok, "true"]).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn log_format_errors_name_the_source_once() {
+        let err = run(&["--log-format", "yaml", "true"]).unwrap_err();
+        assert_eq!(err, "--log-format: 'yaml' is not a log format: write text or json");
+        let env = |k: &str| (k == "PODINIT_LOG_FORMAT").then(|| "yaml".to_string());
+        let err = parse(vec!["true".into()], &env).unwrap_err();
+        assert_eq!(err, "environment variable PODINIT_LOG_FORMAT: 'yaml' is not a log format: write text or json");
     }
 
     #[test]

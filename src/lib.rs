@@ -46,6 +46,14 @@ pub fn main() -> ! {
             out(&format!("podinit {}\n", env!("CARGO_PKG_VERSION")));
             0
         }
+        Verb::Usage(text) => {
+            out(text);
+            0
+        }
+        Verb::License => {
+            out(cli::LICENSE);
+            0
+        }
         Verb::Run(opts) => run(opts),
         Verb::Check { config } => check(config.as_deref().or(env("PODINIT_CONFIG").as_deref().map(Path::new))),
         Verb::PreStop { config } => pre_stop(config.as_deref().or(env("PODINIT_CONFIG").as_deref().map(Path::new))),
@@ -101,9 +109,22 @@ fn check(named: Option<&Path>) -> i32 {
         log::error!("no config to check: give -c FILE (or PODINIT_CONFIG); {} does not exist", config::DEFAULT_PATH);
         return EXIT_USAGE;
     };
-    match config::load(&path) {
-        Ok(file) => {
+    // As at start: PODINIT_GRACE and PODINIT_PRE_STOP_SLEEP count when set.
+    let env_duration = |var: &str| match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        Some(v) => duration::parse(&v).map(Some).map_err(|e| format!("environment variable {var}: {e}")),
+        None => Ok(None),
+    };
+    let checked = config::load(&path).and_then(|file| {
+        let grace = env_duration("PODINIT_GRACE")?.map(|g| (g, "PODINIT_GRACE"));
+        let warning = config::check_grace(&file, env_duration("PODINIT_PRE_STOP_SLEEP")?, grace)?;
+        Ok((file, warning))
+    });
+    match checked {
+        Ok((file, warning)) => {
             out(&config::plan(&file));
+            if let Some(w) = warning {
+                out(&format!("warning: {w}\n"));
+            }
             0
         }
         Err(e) => {

@@ -110,6 +110,7 @@ impl InitSteps {
         let name = step.action.name.clone();
         match outcome {
             Outcome::Success(detail) => {
+                let detail = crate::actions::detail(&name, &detail);
                 events::emit(
                     log::Level::Info,
                     Reason::InitStepSucceeded,
@@ -130,6 +131,7 @@ impl InitSteps {
                 Progress::Running
             }
             Outcome::Failure { code, message } => {
+                let message = crate::actions::detail(&name, &message);
                 let now = Instant::now();
                 let wait = is_wait(&step.action.kind);
                 let retry = if wait {

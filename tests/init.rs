@@ -314,8 +314,8 @@ fn bad_configs_exit_2_naming_file_line_and_key_and_run_nothing() {
             "invalid type: string \"java -jar\", expected a sequence",
         ),
         ("stop_signal = \"SIGNOPE\"\n", ":1:", "stop_signal"),
-        ("bogus = 1\n", ":1:", "unknown field `bogus`"),
-        ("[[init]]\nhttp = { url = \"http://admin:hunter2@h:1/\", verb = \"GET\" }\n", ":2:", "unknown field `verb`"),
+        ("bogus = 1\n", ":1:1: key `bogus`", "unknown key; allowed here: grace_period"),
+        ("[[init]]\nhttp = { url = \"http://admin:hunter2@h:1/\", verb = \"GET\" }\n", ":2:", "unknown key `verb`"),
         // The second entry is at fault, not the first `[[init]]`.
         (
             "[[init]]\nexec = [\"true\"]\n\n[[init]]\ntcp = \"a:1\"\nretries = 2\n",

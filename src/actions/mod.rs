@@ -138,6 +138,12 @@ impl Outcome {
     }
 }
 
+/// An outcome's message without a leading `name: ` (the default name of a tcp
+/// or dns action is its description), for lines that name the action already.
+pub fn detail<'m>(name: &str, message: &'m str) -> &'m str {
+    message.strip_prefix(name).and_then(|m| m.strip_prefix(": ")).unwrap_or(message)
+}
+
 /// How long a network attempt may take when the action sets no timeout.
 pub const DEFAULT_ATTEMPT: Duration = Duration::from_secs(10);
 

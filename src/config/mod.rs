@@ -9,7 +9,7 @@
 mod expand;
 mod schema;
 
-use crate::actions::{Action, Kind};
+use crate::actions::{Action, Kind, Section};
 use crate::cli::RunOptions;
 use crate::duration;
 use crate::signals;
@@ -93,6 +93,17 @@ pub struct File {
     pub pre_stop: Vec<Action>,
     pub probes: Vec<Probe>,
     pub backoff: Backoff,
+    /// The `sleep` actions of post_start and pre_stop, for `check_grace`.
+    pub hook_sleeps: Vec<HookSleep>,
+}
+
+/// A postStart or preStop `sleep` and where it stands in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookSleep {
+    pub section: Section,
+    pub sleep: Duration,
+    /// `line:column` of the value.
+    pub at: String,
 }
 
 /// Everything podinit runs, resolved: command line > environment > file > defaults.
@@ -135,6 +146,10 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<File, S
 /// Merges the file under the command line (which already holds the
 /// environment's values) into the runnable spec.
 pub fn resolve(cli: &RunOptions, file: File) -> Result<Spec, String> {
+    let grace = cli.grace.map(|g| (g, "--grace or PODINIT_GRACE"));
+    if let Some(warning) = check_grace(&file, cli.pre_stop_sleep, grace)? {
+        log::warn!("{warning}");
+    }
     let from = || file.path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default();
     let mut main = file.main;
     if !cli.command.is_empty() {
@@ -162,6 +177,66 @@ pub fn resolve(cli: &RunOptions, file: File) -> Result<Spec, String> {
         probes: file.probes,
         backoff: file.backoff,
     })
+}
+
+/// The grace period that applies, with what set it: `over` (the command line
+/// or environment, and its name), else the file's, else the default.
+fn grace_of(file: &File, over: Option<(Duration, &str)>) -> (Duration, String) {
+    match (over, file.grace_period) {
+        (Some((g, from)), _) => (g, from.to_string()),
+        (None, Some(g)) => (g, "grace_period".into()),
+        (None, None) => (Duration::from_secs(30), "the default".into()),
+    }
+}
+
+/// LIFECYCLE L34 and L4 against the grace period the container will have
+/// (`over`, from the command line or environment, else the file's): a
+/// post_start or pre_stop `sleep` longer than it is an error naming file, line
+/// and key (init steps may sleep longer); preStop's worst case (its sleeps
+/// plus its actions' timeouts, 10 s for a network action without one; an exec
+/// without a timeout counts nothing) leaving under 2 s of it is the warning
+/// returned.
+pub fn check_grace(
+    file: &File,
+    pre_stop_sleep: Option<Duration>,
+    over: Option<(Duration, &str)>,
+) -> Result<Option<String>, String> {
+    let (grace, from) = grace_of(file, over);
+    let shown = duration::show;
+    let too_long = |what: String, sleep: Duration| {
+        format!(
+            "{what}: a sleep of {} is longer than the grace period of {} ({from}): the stop would run into \
+             SIGKILL, and Kubernetes refuses it (LIFECYCLE L34); shorten the sleep or raise the grace period",
+            shown(sleep),
+            shown(grace)
+        )
+    };
+    if let Some(s) = file.hook_sleeps.iter().find(|s| s.sleep > grace) {
+        let path = file.path.as_ref().map(|p| format!("{}:", p.display())).unwrap_or_default();
+        return Err(too_long(format!("{path}{}: key `sleep` in {}", s.at, s.section.key()), s.sleep));
+    }
+    if let Some(d) = pre_stop_sleep.filter(|d| *d > grace) {
+        return Err(too_long("--pre-stop-sleep or PODINIT_PRE_STOP_SLEEP".into(), d));
+    }
+    let worst = |a: &Action| match a.kind {
+        Kind::Sleep(d) => a.timeout.map_or(d, |t| t.min(d)),
+        Kind::Exec(_) => a.timeout.unwrap_or_default(),
+        _ => a.timeout.unwrap_or(crate::actions::DEFAULT_ATTEMPT),
+    };
+    let parts: Vec<Duration> = file.pre_stop.iter().map(worst).chain(pre_stop_sleep).collect();
+    let total: Duration = parts.iter().sum();
+    let floor = Duration::from_secs(2);
+    if parts.is_empty() || total + floor <= grace {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "preStop may take up to {} (sleeps plus timeouts) of the grace period of {} ({from}), leaving less than 2s \
+         for the main process to stop (LIFECYCLE L4): raise the grace period to at least {} (and docker/podman \
+         stop -t with it), or shorten preStop",
+        shown(total),
+        shown(grace),
+        shown(total + floor)
+    )))
 }
 
 /// The resolved plan, as `podinit check` prints it; credentials masked.
@@ -222,6 +297,11 @@ pub fn plan(file: &File) -> String {
         let v = if crate::actions::is_secret_header(k) || k.to_ascii_lowercase().contains("pass") { "***" } else { v };
         line(format!("  env: {k}={v}"));
     }
+    // `name: what it does`, once when the name is the description (`sleep 20s`).
+    let named = |a: &Action| match a.kind.describe() {
+        d if d == a.name => d,
+        d => format!("{}: {d}", a.name),
+    };
     let timeout = |a: &Action| a.timeout.map(|t| format!(", timeout {}", duration::show(t))).unwrap_or_default();
     for (i, s) in file.init.iter().enumerate() {
         let rule = match &s.action.kind {
@@ -238,20 +318,14 @@ pub fn plan(file: &File) -> String {
         } else {
             timeout(&s.action)
         };
-        line(format!("init {}: {}: {}{rule}{t}", i + 1, s.action.name, s.action.kind.describe()));
+        line(format!("init {}: {}{rule}{t}", i + 1, named(&s.action)));
     }
     for (i, h) in file.post_start.iter().enumerate() {
         let on = if h.kill_on_failure { "kill" } else { "ignore" };
-        line(format!(
-            "post_start {}: {}: {}{}, on failure {on}",
-            i + 1,
-            h.action.name,
-            h.action.kind.describe(),
-            timeout(&h.action)
-        ));
+        line(format!("post_start {}: {}{}, on failure {on}", i + 1, named(&h.action), timeout(&h.action)));
     }
     for (i, a) in file.pre_stop.iter().enumerate() {
-        line(format!("pre_stop {}: {}: {}{}", i + 1, a.name, a.kind.describe(), timeout(a)));
+        line(format!("pre_stop {}: {}{}", i + 1, named(a), timeout(a)));
     }
     for p in &file.probes {
         line(format!(
@@ -266,4 +340,78 @@ pub fn plan(file: &File) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> File {
+        let mut f = parse(text, &|_| None).unwrap();
+        f.path = Some("/etc/podinit.toml".into());
+        f
+    }
+
+    #[test]
+    fn a_hook_sleep_longer_than_the_grace_period_is_refused_where_it_stands() {
+        let f = file(
+            "grace_period = 10\n[[init]]\nsleep = 60\n[[pre_stop]]\nexec = [\"true\"]\n[[pre_stop]]\nsleep = \"11s\"\n",
+        );
+        let e = check_grace(&f, None, None).unwrap_err();
+        assert!(e.starts_with("/etc/podinit.toml:7:9: key `sleep` in pre_stop: a sleep of 11s is longer than the grace period of 10s (grace_period)"), "{e}");
+        // The command line's grace period is the one checked against.
+        assert!(check_grace(&f, None, Some((Duration::from_secs(20), "--grace"))).is_ok());
+        let e = check_grace(&f, None, Some((Duration::from_secs(5), "--grace or PODINIT_GRACE"))).unwrap_err();
+        assert!(e.contains("grace period of 5s (--grace or PODINIT_GRACE)"), "{e}");
+        let f = file("[[post_start]]\nexec = [\"true\"]\n[[post_start]]\nsleep = \"31s\"\n");
+        let e = check_grace(&f, None, None).unwrap_err();
+        assert!(e.contains(":4:9: key `sleep` in post_start") && e.contains("30s (the default)"), "{e}");
+        // Init steps may sleep longer; a sleep equal to the grace period is allowed (L34: must not exceed).
+        assert!(check_grace(&file("[[init]]\nsleep = 100\n"), None, None).is_ok());
+        assert!(check_grace(&file("grace_period = 5\n[[post_start]]\nsleep = 5\n"), None, None).is_ok());
+        let e = check_grace(&File::default(), Some(Duration::from_secs(40)), None).unwrap_err();
+        assert!(e.starts_with("--pre-stop-sleep or PODINIT_PRE_STOP_SLEEP: a sleep of 40s"), "{e}");
+    }
+
+    #[test]
+    fn a_pre_stop_leaving_under_2s_is_a_warning() {
+        let eureka = "[[pre_stop]]\neureka = { url = \"http://e/eureka\", app = \"a\", instance = \"i\" }\n";
+        // 10 s (the network default) + 19 s = 29 s of 30 s: under 2 s left.
+        let f = file(&format!("{eureka}[[pre_stop]]\nsleep = 19\n"));
+        let w = check_grace(&f, None, None).unwrap().expect("a warning");
+        assert!(w.contains("up to 29s") && w.contains("at least 31s"), "{w}");
+        // 10 s + 18 s leaves exactly 2 s: fine.
+        assert_eq!(check_grace(&file(&format!("{eureka}[[pre_stop]]\nsleep = 18\n")), None, None), Ok(None));
+        // Timeouts count as given; an exec without one counts nothing; --pre-stop-sleep adds.
+        let f = file("grace_period = 10\n[[pre_stop]]\nhttp = { url = \"http://h/\" }\ntimeout = \"3s\"\n[[pre_stop]]\nexec = [\"x\"]\n");
+        assert_eq!(check_grace(&f, None, None), Ok(None));
+        assert!(check_grace(&f, Some(Duration::from_secs(6)), None).unwrap().is_some());
+        assert_eq!(check_grace(&file("grace_period = 1\n"), None, None), Ok(None), "no preStop, no warning");
+    }
+
+    #[test]
+    fn resolve_refuses_too_long_a_sleep_against_the_command_line_grace() {
+        let cli = |grace: u64| RunOptions {
+            command: vec!["true".into()],
+            config: None,
+            group: false,
+            zero_codes: vec![],
+            parent_death: None,
+            rewrite: vec![],
+            grace: Some(Duration::from_secs(grace)),
+            stop_signal: None,
+            stop_on: None,
+            pre_stop_sleep: None,
+            warn_on_reap: false,
+        };
+        let f = file("grace_period = 60\n[[pre_stop]]\nsleep = 10\n");
+        assert!(resolve(&cli(5), f.clone()).unwrap_err().contains("key `sleep` in pre_stop"));
+        assert_eq!(resolve(&cli(30), f).unwrap().grace, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_plan_names_an_action_once() {
+        let p = plan(&file("[[pre_stop]]\nsleep = 20\n[[pre_stop]]\nname = \"drain\"\nsleep = 1\n"));
+        assert!(p.contains("pre_stop 1: sleep 20s\n") && p.contains("pre_stop 2: drain: sleep 1s\n"), "{p}");
+    }
 }

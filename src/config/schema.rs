@@ -2,7 +2,7 @@
 //! as it is read so that toml attaches the error to its place in the file.
 
 use super::expand::expand;
-use super::{Backoff, File, Hook, Main, Probe, Restart, Step};
+use super::{Backoff, File, Hook, HookSleep, Main, Probe, Restart, Step};
 use crate::actions::{Action, Eureka, Http, Kind, Section};
 use crate::url::Url;
 use crate::{duration, signals, user};
@@ -34,7 +34,7 @@ pub fn parse(text: &str, env: EnvFn) -> Result<File, String> {
     let raw: Result<RawFile, toml::de::Error> = toml::from_str(text);
     let raw = raw.map_err(|e| located(text, &e));
     ENV.with(|e| e.borrow_mut().clear());
-    Ok(raw?.into_file())
+    Ok(raw?.into_file(text))
 }
 
 /// Names used as `${NAME...}` in the text.
@@ -71,12 +71,131 @@ fn located(text: &str, e: &toml::de::Error) -> String {
         .split_once('=')
         .map(|(k, _)| k.trim())
         .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || "_-.\"".contains(c)));
-    let table = line_text.trim().strip_prefix('[').map(|t| t.trim_matches(|c| c == '[' || c == ']').trim());
+    let header = line_text.split('#').next().unwrap_or("").trim();
+    let table = header.starts_with('[').then(|| header.trim_matches(|c| c == '[' || c == ']').trim());
+    let named = key.or(table).filter(|n| !n.is_empty());
+    let msg = match unknown_key(text, start, &msg, named) {
+        Some(m) => m,
+        None => without_prefix(&msg, named).to_string(),
+    };
     match (key, table) {
         (Some(k), _) => format!("{line}:{col}: key `{k}`: {msg}"),
+        (None, Some(t)) if header.starts_with("[[") => format!("{line}:{col}: [[{t}]]: {msg}"),
         (None, Some(t)) if !t.is_empty() => format!("{line}:{col}: [{t}]: {msg}"),
         _ => format!("{line}:{col}: {msg}"),
     }
+}
+
+/// A message without the prefix the location already says: the section
+/// (`pre_stop: ...` under `[[pre_stop]]`) or the key itself (`user: ...`).
+fn without_prefix<'m>(msg: &'m str, named: Option<&str>) -> &'m str {
+    let Some(named) = named else { return msg };
+    let sections = ["init", "post_start", "pre_stop", "probe.startup", "probe.liveness", "probe.readiness", named];
+    let mut rest = msg;
+    for s in sections {
+        rest = rest.strip_prefix(s).and_then(|r| r.strip_prefix(": ")).unwrap_or(rest);
+    }
+    rest.strip_prefix("[main] ").unwrap_or(rest)
+}
+
+/// Every key an action entry (`RawEntry`) may hold, in its order.
+const ENTRY_KEYS: [&str; 15] = [
+    "name",
+    "timeout",
+    "exec",
+    "http",
+    "tcp",
+    "dns",
+    "sleep",
+    "eureka",
+    "interval",
+    "retries",
+    "on_failure",
+    "initial_delay",
+    "period",
+    "success_threshold",
+    "failure_threshold",
+];
+
+/// The entry keys only some sections take.
+const SECTION_ONLY: [(&str, &[Section]); 7] = [
+    ("interval", &[Section::Init]),
+    ("retries", &[Section::Init]),
+    ("on_failure", &[Section::PostStart]),
+    ("initial_delay", &[Section::Probe]),
+    ("period", &[Section::Probe]),
+    ("success_threshold", &[Section::Probe]),
+    ("failure_threshold", &[Section::Probe]),
+];
+
+/// The keys an entry of `section` takes.
+fn section_keys(section: Section) -> Vec<&'static str> {
+    let only = |k: &str| SECTION_ONLY.iter().find(|(key, _)| *key == k).map(|(_, s)| s.contains(&section));
+    ENTRY_KEYS
+        .into_iter()
+        .filter(|k| only(k).unwrap_or(*k == "name" || *k == "timeout" || allows(k, section)))
+        .collect()
+}
+
+/// toml's "unknown field `x`, expected one of `a`, `b`" rewritten: only the
+/// keys that the section at fault takes (every action entry shares one serde
+/// struct, so toml lists them all), and the nearest one when it is close.
+/// `named` is what the location already names (key or table).
+fn unknown_key(text: &str, at: usize, msg: &str, named: Option<&str>) -> Option<String> {
+    let (field, expected) = msg.strip_prefix("unknown field `")?.split_once('`')?;
+    let mut allowed: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let mut here = "allowed here:".to_string();
+    if allowed == ENTRY_KEYS {
+        let inline = [Section::Init, Section::PostStart, Section::PreStop].into_iter().find(|s| named == Some(s.key()));
+        if let Some(section) = inline.or_else(|| section_at(text, at)) {
+            allowed = section_keys(section);
+            here = match section {
+                Section::Init => "an [[init]] step takes".into(),
+                Section::Probe => "a probe takes".into(),
+                s => format!("a [[{}]] entry takes", s.key()),
+            };
+        }
+    }
+    let what = if named == Some(field) { "unknown key".to_string() } else { format!("unknown key `{field}`") };
+    let near = nearest(field, &allowed).map(|k| format!(": did you mean `{k}`?")).unwrap_or_default();
+    let sep = if near.is_empty() { ";" } else { "" };
+    Some(format!("{what}{near}{sep} {here} {}", allowed.join(", ")))
+}
+
+/// The action section whose table holds offset `at`: the last header above it.
+fn section_at(text: &str, at: usize) -> Option<Section> {
+    let (name, _) = scan(text, 0).take_while(|&(o, _, _)| o <= at).filter_map(|(_, l, s)| header_of(l, s)).last()?;
+    match name.as_str() {
+        "init" => Some(Section::Init),
+        "post_start" => Some(Section::PostStart),
+        "pre_stop" => Some(Section::PreStop),
+        "probe.startup" | "probe.liveness" | "probe.readiness" => Some(Section::Probe),
+        _ => None,
+    }
+}
+
+/// The allowed key closest to `word` (case, `-` and `_` aside), when it is
+/// close enough to be a slip: at most 2 edits, and at most half the word.
+fn nearest<'k>(word: &str, keys: &[&'k str]) -> Option<&'k str> {
+    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_").chars().collect::<Vec<char>>();
+    let w = norm(word);
+    let (d, k) = keys.iter().map(|k| (edit_distance(&w, &norm(k)), *k)).min_by_key(|&(d, _)| d)?;
+    (d <= 2 && 2 * d <= w.len()).then_some(k)
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// The lines of `text` from `from` on: offset, line, and whether the line
@@ -287,7 +406,20 @@ struct RawBackoff {
 }
 
 impl RawFile {
-    fn into_file(self) -> File {
+    fn into_file(self, text: &str) -> File {
+        let place = |at: usize| {
+            let before = &text[..at.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            format!("{line}:{}", before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1)
+        };
+        let post_start = self.post_start.iter().map(|e| (Section::PostStart, &e.0.action, e.1));
+        let hook_sleeps = post_start
+            .chain(self.pre_stop.iter().map(|e| (Section::PreStop, &e.0, e.1)))
+            .filter_map(|(section, action, at)| match action.kind {
+                Kind::Sleep(sleep) => Some(HookSleep { section, sleep, at: place(at?) }),
+                _ => None,
+            })
+            .collect();
         let main = self.main.map(|m| m.0).unwrap_or_default();
         let p = self.probe;
         let probes = [p.startup.map(|e| e.0), p.liveness.map(|e| e.0), p.readiness.map(|e| e.0)];
@@ -314,6 +446,7 @@ impl RawFile {
             post_start: self.post_start.into_iter().map(|e| e.0).collect(),
             pre_stop: self.pre_stop.into_iter().map(|e| e.0).collect(),
             probes,
+            hook_sleeps,
         }
     }
 }
@@ -343,7 +476,7 @@ impl TryFrom<RawMainTable> for RawMain {
         }
         let command = m.command.unwrap_or_default().into_iter().map(|t| t.0.into()).collect();
         let user = match m.user {
-            Some(Text(u)) => Some((u.clone(), user::resolve(&u).map_err(|e| format!("user: {e}"))?)),
+            Some(Text(u)) => Some((u.clone(), user::resolve(&u)?)),
             None => None,
         };
         Ok(RawMain(Main {
@@ -397,7 +530,7 @@ struct RawEntry {
     http: Option<RawHttp>,
     tcp: Option<Text>,
     dns: Option<Text>,
-    sleep: Option<Dur>,
+    sleep: Option<toml::Spanned<Dur>>,
     eureka: Option<RawEureka>,
     interval: Option<Dur>,
     retries: Option<u32>,
@@ -409,20 +542,25 @@ struct RawEntry {
 }
 
 impl RawEntry {
+    /// Where the `sleep` value starts in the text (its key is on that line).
+    fn sleep_at(&self) -> Option<usize> {
+        self.sleep.as_ref().map(|s| s.span().start)
+    }
+
     /// The entry's one action, checked against `section`; the keys that
     /// belong to other sections are refused here.
     fn action(&mut self, section: Section) -> Result<Action, String> {
         let s = section.key();
-        let misplaced: [(&str, bool, &[Section]); 7] = [
-            ("interval", self.interval.is_some(), &[Section::Init]),
-            ("retries", self.retries.is_some(), &[Section::Init]),
-            ("on_failure", self.on_failure.is_some(), &[Section::PostStart]),
-            ("initial_delay", self.initial_delay.is_some(), &[Section::Probe]),
-            ("period", self.period.is_some(), &[Section::Probe]),
-            ("success_threshold", self.success_threshold.is_some(), &[Section::Probe]),
-            ("failure_threshold", self.failure_threshold.is_some(), &[Section::Probe]),
+        let present = [
+            self.interval.is_some(),
+            self.retries.is_some(),
+            self.on_failure.is_some(),
+            self.initial_delay.is_some(),
+            self.period.is_some(),
+            self.success_threshold.is_some(),
+            self.failure_threshold.is_some(),
         ];
-        for (key, present, allowed) in misplaced {
+        for ((key, allowed), present) in SECTION_ONLY.into_iter().zip(present) {
             if present && !allowed.contains(&section) {
                 let only = allowed.iter().map(|a| a.key()).collect::<Vec<_>>().join(", ");
                 return Err(format!("`{key}` is not allowed in {s}: it belongs to {only}"));
@@ -472,8 +610,8 @@ impl RawEntry {
             }
             kinds.push(Kind::Dns(name));
         }
-        if let Some(Dur(d)) = self.sleep.take() {
-            kinds.push(Kind::Sleep(d));
+        if let Some(d) = self.sleep.as_ref() {
+            kinds.push(Kind::Sleep(d.get_ref().0));
         }
         if let Some(e) = self.eureka.take() {
             let urls: Vec<Url> = match (e.url, e.urls) {
@@ -483,7 +621,13 @@ impl RawEntry {
                 (None, None) => return Err(format!("{s}: eureka needs `url` or `urls` (the server's /eureka base)")),
                 (Some(_), Some(_)) => return Err(format!("{s}: eureka takes `url` or `urls`, not both")),
             };
-            let status = e.status.map(|t| t.0).unwrap_or("OUT_OF_SERVICE".into());
+            let status = e.status.map(|t| t.0.to_ascii_uppercase()).unwrap_or("OUT_OF_SERVICE".into());
+            if !EUREKA_STATUSES.contains(&status.as_str()) {
+                return Err(format!(
+                    "{s}: eureka `status` '{status}' is not a Eureka status: write one of {} (OUT_OF_SERVICE, the default, takes the instance out of rotation)",
+                    EUREKA_STATUSES.join(", ")
+                ));
+            }
             for (key, v) in [("app", &e.app.0), ("instance", &e.instance.0), ("status", &status)] {
                 if v.is_empty() || v.contains(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace()) {
                     return Err(format!("{s}: eureka {key} '{v}' must be non-empty, without '/', '?', '#' or spaces"));
@@ -491,23 +635,29 @@ impl RawEntry {
             }
             kinds.push(Kind::Eureka(Eureka { urls, app: e.app.0, instance: e.instance.0, status }));
         }
+        let fits = || {
+            let all = ["exec", "http", "tcp", "dns", "sleep", "eureka"];
+            all.into_iter().filter(|w| allows(w, section)).collect::<Vec<_>>().join(", ")
+        };
         let kind = match kinds.len() {
             1 => kinds.remove(0),
-            0 => return Err(format!("{s}: an entry needs one of exec, http, tcp, dns, sleep, eureka")),
+            0 => return Err(format!("{s}: an entry needs one of {}", fits())),
             _ => {
                 let names: Vec<_> = kinds.iter().map(Kind::word).collect();
                 return Err(format!("{s}: an entry holds exactly one kind, this one has {}", names.join(" and ")));
             }
         };
         if !kind.allowed_in(section) {
-            let allowed = ["exec", "http", "tcp", "dns", "sleep", "eureka"];
-            let fits: Vec<_> = allowed.into_iter().filter(|w| allows(w, section)).collect();
-            return Err(format!("`{}` is not allowed in {s}: use one of {}", kind.word(), fits.join(", ")));
+            return Err(format!("`{}` is not allowed in {s}: use one of {}", kind.word(), fits()));
         }
         let name = self.name.take().map(|n| n.0).unwrap_or_else(|| short_name(&kind));
         Ok(Action { name, kind, timeout: self.timeout.map(|t| t.0) })
     }
 }
+
+/// The instance statuses a Eureka server knows (`InstanceStatus`); it answers
+/// any other value with 500 (LIFECYCLE L19), found out only at stop time.
+const EUREKA_STATUSES: [&str; 5] = ["UP", "DOWN", "STARTING", "OUT_OF_SERVICE", "UNKNOWN"];
 
 fn allows(word: &str, section: Section) -> bool {
     match word {
@@ -550,9 +700,10 @@ impl TryFrom<RawEntry> for InitEntry {
     }
 }
 
+/// A hook entry keeps the offset of its `sleep` value, for the grace check.
 #[derive(Deserialize)]
 #[serde(try_from = "RawEntry")]
-struct PostStartEntry(Hook);
+struct PostStartEntry(Hook, Option<usize>);
 
 impl TryFrom<RawEntry> for PostStartEntry {
     type Error = String;
@@ -563,18 +714,19 @@ impl TryFrom<RawEntry> for PostStartEntry {
             Some("ignore") => false,
             Some(other) => return Err(format!("post_start: on_failure '{other}': expected kill or ignore")),
         };
-        Ok(PostStartEntry(Hook { action, kill_on_failure }))
+        Ok(PostStartEntry(Hook { action, kill_on_failure }, r.sleep_at()))
     }
 }
 
 #[derive(Deserialize)]
 #[serde(try_from = "RawEntry")]
-struct PreStopEntry(Action);
+struct PreStopEntry(Action, Option<usize>);
 
 impl TryFrom<RawEntry> for PreStopEntry {
     type Error = String;
     fn try_from(mut r: RawEntry) -> Result<Self, String> {
-        r.action(Section::PreStop).map(PreStopEntry)
+        let action = r.action(Section::PreStop)?;
+        Ok(PreStopEntry(action, r.sleep_at()))
     }
 }
 

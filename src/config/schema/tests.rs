@@ -75,7 +75,7 @@ fn errors_name_line_and_key() {
     let cases = [
         ("grace_period = \"soon\"", "1:", "grace_period", "not a duration"),
         ("stop_signal = \"SIGNOPE\"", "1:", "stop_signal", "not a signal"),
-        ("\n\nfoo = 1", "3:", "", "unknown field `foo`"),
+        ("\n\nfoo = 1", "3:1: key `foo`: ", "", "unknown key; allowed here: grace_period, stop_signal"),
         ("restart = \"sometimes\"", "1:", "restart", "unknown variant"),
         ("[main]\ncommand = \"java -jar\"", "2:", "command", "invalid type"),
         ("[main]\ncommand = [\"x\"]\nuser = \"no-such-user-podinit\"", "3:", "key `user`", "no-such-user-podinit"),
@@ -177,4 +177,76 @@ fn mangled_configs_never_panic() {
         let text: String = t.into_iter().collect();
         let _ = parse(&text, &env);
     }
+}
+
+#[test]
+fn unknown_keys_list_the_section_and_suggest_the_nearest() {
+    let cases = [
+        ("[[pre-stop]]\nsleep = 1", "1:3: [[pre-stop]]: unknown key: did you mean `pre_stop`? allowed here: grace_period"),
+        ("graceperiod = 5", "1:1: key `graceperiod`: unknown key: did you mean `grace_period`?"),
+        (
+            "[[pre_stop]]\nslep = 1",
+            "2:1: key `slep`: unknown key: did you mean `sleep`? a [[pre_stop]] entry takes name, timeout, exec, http, sleep, eureka",
+        ),
+        (
+            "[[post_start]]\nexec = [\"x\"]\non-failure = \"kill\"",
+            "3:1: key `on-failure`: unknown key: did you mean `on_failure`? a [[post_start]] entry takes name, timeout, exec, http, sleep, eureka, on_failure",
+        ),
+        (
+            "[[init]]\ntcp = \"a:1\"\nfoo = 1",
+            "3:1: key `foo`: unknown key; an [[init]] step takes name, timeout, exec, http, tcp, dns, sleep, eureka, interval, retries",
+        ),
+        ("[probe.liveness]\ntcp = \"a:1\"\nperod = 1", "3:1: key `perod`: unknown key: did you mean `period`? a probe takes"),
+        ("pre_stop = [{ slep = 1 }]", "key `pre_stop`: unknown key `slep`: did you mean `sleep`? a [[pre_stop]] entry takes"),
+        (
+            "[[pre_stop]]\neureka = { url = \"http://e/eureka\", app = \"a\", instance = \"i\", stat = \"UP\" }",
+            "key `eureka`: unknown key `stat`: did you mean `status`? allowed here: url, urls, app, instance, status",
+        ),
+        ("[main]\ncomand = [\"x\"]", "2:1: key `comand`: unknown key: did you mean `command`?"),
+    ];
+    for (text, want) in cases {
+        let e = err(text);
+        assert!(e.contains(want), "{text:?}:\n got {e}\nwant {want}");
+        assert!(!e.contains("on_failure, initial_delay") || text.contains("pre_stop = ["), "{text:?}: all keys: {e}");
+    }
+    // Every action entry key is in ENTRY_KEYS: toml's list for an unknown key matches it.
+    let e = err("[probe]\nliveness = { exec = [\"x\"], bogus = 1 }");
+    assert!(e.contains(&super::ENTRY_KEYS.join(", ")), "ENTRY_KEYS out of step with RawEntry: {e}");
+}
+
+#[test]
+fn near_misses_only() {
+    let keys = ["grace_period", "stop_signal", "pre_stop", "init"];
+    assert_eq!(super::nearest("Grace-Period", &keys), Some("grace_period"));
+    assert_eq!(super::nearest("pre-stop", &keys), Some("pre_stop"));
+    assert_eq!(super::nearest("int", &keys), Some("init"));
+    assert_eq!(super::nearest("bogus", &keys), None);
+    assert_eq!(super::nearest("x", &keys), None);
+}
+
+#[test]
+fn eureka_status_must_be_one_eureka_knows() {
+    let text = |status: &str| {
+        format!("[[pre_stop]]\neureka = {{ url = \"http://e/eureka\", app = \"a\", instance = \"i\", status = \"{status}\" }}")
+    };
+    for ok in ["UP", "DOWN", "STARTING", "OUT_OF_SERVICE", "UNKNOWN", "out_of_service"] {
+        let f = parse(&text(ok), &env).unwrap();
+        let Kind::Eureka(e) = &f.pre_stop[0].kind else { panic!() };
+        assert_eq!(e.status, ok.to_ascii_uppercase());
+    }
+    let e = err(&text("GONE"));
+    assert!(
+        e.starts_with("2:1: key `eureka`: eureka `status` 'GONE' is not a Eureka status: write one of UP, DOWN"),
+        "{e}"
+    );
+}
+
+#[test]
+fn messages_do_not_repeat_the_location() {
+    let e = err("[main]\ncommand = [\"x\"]\nuser = \"no-such-user-podinit\"");
+    assert!(e.starts_with("3:1: key `user`: user 'no-such-user-podinit' is not"), "{e}");
+    let e = err("[[pre_stop]]\nname = \"x\"");
+    assert_eq!(e, "1:1: [[pre_stop]]: an entry needs one of exec, http, sleep, eureka");
+    let e = err("[probe.liveness]\nexec = [\"x\"]\nperiod = 0");
+    assert_eq!(e, "3:1: key `period`: period must be more than 0s");
 }
