@@ -232,7 +232,7 @@ fn supervisor_in(proc: &Path, me: u32) -> Supervisor {
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH) => {}
-            Err(e) => unknown = Some(format!("{}: {e}", dir.join("root").display())),
+            Err(e) => unknown = Some(format!("pid {pid} runs podinit, and its root directory is unreadable here: {e}")),
         }
     }
     unknown.map_or(Supervisor::Absent, Supervisor::Unknown)
@@ -311,6 +311,9 @@ mod tests {
         std::fs::write(dir.join("7/status"), "Name:\tpodinit\nUid:\t0\t1000\t0\t0\n").unwrap();
         assert_eq!(supervisor_in(&dir, 1), Supervisor::Found { pid: 7, uid: Some(1000) });
         assert_eq!(supervisor_in(&dir, 7), Supervisor::Absent, "the caller is not its own supervisor");
+        std::fs::remove_file(dir.join("7/root")).unwrap();
+        std::os::unix::fs::symlink(&dir, dir.join("7/root")).unwrap();
+        assert_eq!(supervisor_in(&dir, 1), Supervisor::Absent, "another container's podinit (another root)");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
