@@ -126,7 +126,7 @@ impl Unreachable {
     pub fn explain(&self, sup: &Supervisor) -> String {
         let who = match sup {
             Supervisor::Found { pid, .. } => format!("podinit runs here as pid {pid}"),
-            Supervisor::Unknown(why) => format!("a podinit may run here: /proc cannot tell ({why})"),
+            Supervisor::Unknown(why) => format!("a podinit may run here: {why}"),
             Supervisor::Absent => "no podinit process is visible here".into(),
         };
         let (reason, fix) = match self {
@@ -161,11 +161,11 @@ impl Unreachable {
                 }
                 _ => (
                     format!(
-                        "podinit runs without a control socket (none at {})",
+                        "no control socket at {}",
                         paths.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>().join(", ")
                     ),
-                    "give it one: set PODINIT_SOCKET to a path in a directory podinit can write, for podinit and \
-                     for this hook alike"
+                    "podinit runs without one: give it one by setting PODINIT_SOCKET to a path in a directory \
+                     podinit can write, for podinit and for this hook alike"
                         .into(),
                 ),
             },
@@ -209,11 +209,11 @@ pub fn supervisor() -> Supervisor {
 fn supervisor_in(proc: &Path, me: u32) -> Supervisor {
     let own_root = match std::fs::metadata(proc.join("self/root")) {
         Ok(m) => (m.dev(), m.ino()),
-        Err(e) => return Supervisor::Unknown(format!("{}: {e}", proc.join("self/root").display())),
+        Err(e) => return Supervisor::Unknown(format!("/proc cannot tell: {}: {e}", proc.join("self/root").display())),
     };
     let entries = match std::fs::read_dir(proc) {
         Ok(d) => d,
-        Err(e) => return Supervisor::Unknown(format!("{}: {e}", proc.display())),
+        Err(e) => return Supervisor::Unknown(format!("/proc cannot tell: {}: {e}", proc.display())),
     };
     let mut unknown = None;
     for entry in entries.flatten() {
@@ -232,7 +232,7 @@ fn supervisor_in(proc: &Path, me: u32) -> Supervisor {
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH) => {}
-            Err(e) => unknown = Some(format!("pid {pid} runs podinit, and its root directory is unreadable here: {e}")),
+            Err(e) => unknown = Some(format!("pid {pid} runs podinit, and its /proc/{pid}/root is unreadable: {e}")),
         }
     }
     unknown.map_or(Supervisor::Absent, Supervisor::Unknown)

@@ -395,13 +395,10 @@ fn pre_stop_as_another_uid_says_run_as_root_and_runs_nothing() {
     let sock = dir.s("pi.sock");
     let mut client = Command::new(bin());
     client.args(["pre-stop", "-c", &cfg]).env("PODINIT_SOCKET", &sock).uid(65534).gid(65534);
-    let (code, _, err) = {
-        let mut status = Command::new(bin());
-        status.arg("status").env("PODINIT_SOCKET", &sock).uid(65534).gid(65534);
-        let o = status.output().unwrap();
-        (o.status.code(), (), String::from_utf8_lossy(&o.stderr).into_owned())
-    };
-    assert_eq!(code, Some(1), "{err}");
+    let status = Command::new(bin()).arg("status").env("PODINIT_SOCKET", &sock).uid(65534).gid(65534).output();
+    let status = status.unwrap();
+    let err = String::from_utf8_lossy(&status.stderr);
+    assert_eq!(status.status.code(), Some(1), "{err}");
     assert!(err.contains("permission denied") && err.contains("as root or as podinit's uid 0"), "{err}");
     assert!(!err.contains("no running podinit"), "{err}");
     unreachable(p, &dir, &eureka, client, &["permission denied", &sock, "run the hook as root or as podinit's uid 0"]);
@@ -451,10 +448,16 @@ fn pre_stop_with_the_socket_off_says_how_to_give_podinit_one_and_runs_nothing() 
     wait_for_file(&dir.path("ready"), "", LIMIT);
     let (code, _, err) = verb(&sock, &["status"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("without a control socket"), "{err}");
+    assert!(err.contains("podinit runs without one"), "{err}");
     let mut client = Command::new(bin());
     client.args(["pre-stop", "-c", &cfg]).env("PODINIT_SOCKET", &sock);
-    unreachable(p, &dir, &eureka, client, &["podinit runs without a control socket", &sock, "set PODINIT_SOCKET"]);
+    unreachable(
+        p,
+        &dir,
+        &eureka,
+        client,
+        &["no control socket at", &sock, "podinit runs without one", "setting PODINIT_SOCKET"],
+    );
 }
 
 /// No podinit in this root and no socket file: the hook runs preStop itself
