@@ -291,6 +291,28 @@ mod tests {
     }
 
     #[test]
+    fn a_full_backlog_is_busy_after_retries_not_an_endless_wait() {
+        let path = std::env::temp_dir().join(format!("podinit-unit-backlog-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap(); // never accepts
+        let mut held = Vec::new();
+        let started = std::time::Instant::now();
+        let err = loop {
+            match connect_at(&path) {
+                Ok(s) => held.push(s),
+                Err(e) => break e,
+            }
+            assert!(held.len() < 100_000, "the backlog never filled");
+        };
+        assert_eq!(err.raw_os_error(), Some(libc::EAGAIN), "{err}");
+        assert!(started.elapsed() >= Duration::from_secs(1), "gave up without retrying");
+        let why = Unreachable::Busy(path.clone());
+        assert!(why.explain(&Supervisor::Absent).contains("backlog full"));
+        drop(listener);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
     fn an_unreadable_proc_means_a_supervisor_may_exist() {
         let sup = supervisor_in(Path::new("/nonexistent-proc"), 1);
         assert!(matches!(sup, Supervisor::Unknown(_)), "{sup:?}");
