@@ -355,7 +355,12 @@ fn hooks_ignoring_sigterm_are_killed_and_reaped() {
     let sent = Instant::now();
     p.signal(libc::SIGTERM);
     wait_for_file(&dir.path("hook-up"), "", LIMIT);
-    assert!(tree(p.pid).iter().any(|(_, _, cmd)| cmd == "sleep 1000"), "the hook's sleep is not running");
+    // The hook's shell runs `sleep` just after the touch: look until it shows.
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while !tree(p.pid).iter().any(|(_, _, cmd)| cmd == "sleep 1000") {
+        assert!(Instant::now() < deadline, "the hook's sleep is not running");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     std::thread::sleep(Duration::from_millis(1800).saturating_sub(sent.elapsed()));
     let left = tree(p.pid);
     assert!(!left.iter().any(|(_, _, cmd)| cmd == "sleep 1000" || cmd.contains("hook-up")), "hook left: {left:?}");
