@@ -13,6 +13,7 @@
 //!
 //! Protocol: the client sends `pre-stop\n` or `status\n`; the server answers
 //! one line `ok <text>` / `fail <text>` (pre-stop) or the status JSON, then closes.
+//! Connecting (and saying why a connect failed) is src/client.rs.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
@@ -254,11 +255,6 @@ fn serve(stream: UnixStream, requests: mpsc::Sender<Request>, wake: Option<UnixS
         let _ = (&stream).write_all(text.as_bytes());
         let _ = (&stream).write_all(b"\n");
     }
-}
-
-/// Client side: connects to the running podinit, if any.
-pub fn connect() -> Option<UnixStream> {
-    candidates().into_iter().find_map(|p| UnixStream::connect(p).ok())
 }
 
 /// Sends `ask` and returns the whole answer. A server that closes without a

@@ -51,7 +51,8 @@ impl Reason {
 /// How many recent events `podinit status` shows.
 const KEPT: usize = 20;
 
-/// The last events, for `podinit status` (like `kubectl describe`'s Events).
+/// The last events, for `podinit status` (like `kubectl describe`'s Events),
+/// each the JSON object `--log-format json` writes for it.
 static RECENT: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
 
 /// Logs one lifecycle event and keeps it for `status`.
@@ -61,12 +62,22 @@ pub fn emit(level: log::Level, reason: Reason, message: &str) {
         if recent.len() == KEPT {
             recent.pop_front();
         }
-        let line = format!("{} {}: {}", timestamp(SystemTime::now()), reason.as_str(), crate::url::redact(message));
-        recent.push_back(line);
+        recent.push_back(json_line(level, Some(reason.as_str()), &crate::url::redact(message)));
     }
 }
 
-/// The recent events, oldest first.
+/// One event or log line as a JSON object: `{"ts":..,"level":..,"reason":..,"message":..}`
+/// (`reason` only for lifecycle events).
+fn json_line(level: log::Level, reason: Option<&str>, message: &str) -> String {
+    let mut line =
+        format!("{{\"ts\":\"{}\",\"level\":\"{}\"", timestamp(SystemTime::now()), level.as_str().to_ascii_lowercase());
+    if let Some(reason) = reason {
+        line += &format!(",\"reason\":{}", json_string(reason));
+    }
+    line + &format!(",\"message\":{}}}", json_string(message))
+}
+
+/// The recent events (JSON objects), oldest first.
 pub fn recent() -> Vec<String> {
     RECENT.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
 }
@@ -83,18 +94,7 @@ pub fn init(level: log::LevelFilter, format: LogFormat) {
         match format {
             LogFormat::Text if is_event => writeln!(buf, "podinit: {reason}: {message}"),
             LogFormat::Text => writeln!(buf, "podinit: {message}"),
-            LogFormat::Json => {
-                let mut line = format!(
-                    "{{\"ts\":\"{}\",\"level\":\"{}\"",
-                    timestamp(SystemTime::now()),
-                    record.level().as_str().to_ascii_lowercase()
-                );
-                if is_event {
-                    line += &format!(",\"reason\":{}", json_string(reason));
-                }
-                line += &format!(",\"message\":{}}}", json_string(&message));
-                writeln!(buf, "{line}")
-            }
+            LogFormat::Json => writeln!(buf, "{}", json_line(record.level(), is_event.then_some(reason), &message)),
         }
     });
     // A second init (only possible in tests) keeps the first logger.
@@ -135,6 +135,40 @@ pub fn json_field(json: &str, key: &str) -> Option<String> {
 pub fn json_strings_after(json: &str, marker: &str) -> Vec<String> {
     let Some(at) = json.find(marker) else { return Vec::new() };
     json_strings(&json[at + marker.len()..])
+}
+
+/// The objects of the JSON array (or the one object) that starts right after
+/// `marker`, each as written: `"events":[` or `"pre_stop":`.
+pub fn json_objects_after<'a>(json: &'a str, marker: &str) -> Vec<&'a str> {
+    let Some(at) = json.find(marker) else { return Vec::new() };
+    let mut rest = &json[at + marker.len()..];
+    let mut out = Vec::new();
+    loop {
+        rest = rest.trim_start_matches([',', ' ']);
+        if !rest.starts_with('{') {
+            return out;
+        }
+        let (mut depth, mut in_string, mut escaped, mut end) = (0usize, false, false, None);
+        for (i, c) in rest.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if in_string => escaped = true,
+                '"' => in_string = !in_string,
+                '{' if !in_string => depth += 1,
+                '}' if !in_string => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(i + 1);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else { return out };
+        out.push(&rest[..end]);
+        rest = &rest[end..];
+    }
 }
 
 /// Reads consecutive string literals (separated by commas) until anything else.
@@ -221,6 +255,18 @@ mod tests {
         assert_eq!(json_field(&j, "pid").as_deref(), Some("42"));
         assert_eq!(json_field(&j, "ok").as_deref(), Some("true"));
         assert_eq!(json_strings_after(&j, "\"events\":["), vec!["a \"b\"\n".to_string(), "c".to_string()]);
+    }
+
+    #[test]
+    fn json_objects_read_back() {
+        let j = r#"{"pre_stop":{"state":"finished","failures":["a }\"{"]},"events":[{"ts":"t","message":"x}"},{"ts":"u"}]}"#;
+        let pre_stop = json_objects_after(j, "\"pre_stop\":");
+        assert_eq!(pre_stop, vec![r#"{"state":"finished","failures":["a }\"{"]}"#]);
+        assert_eq!(json_strings_after(pre_stop[0], "\"failures\":["), vec!["a }\"{".to_string()]);
+        let events = json_objects_after(j, "\"events\":[");
+        assert_eq!(events.len(), 2);
+        assert_eq!(json_field(events[0], "message").as_deref(), Some("x}"));
+        assert_eq!(json_field(events[1], "ts").as_deref(), Some("u"));
     }
 
     #[test]

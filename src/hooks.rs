@@ -5,7 +5,7 @@
 
 use crate::actions::{Action, Outcome};
 use crate::runner::{Id, Runner};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct Sequence {
     actions: Vec<Action>,
@@ -61,13 +61,45 @@ impl Sequence {
     }
 }
 
+/// The `PreStopFinished` summary, the same from podinit and from a
+/// standalone `podinit pre-stop`: `finished after 1.5s, 0 of 2 action(s) failed`.
+pub fn summary(how: &str, started: Instant, failed: usize, total: usize) -> String {
+    format!("{how} after {}, {failed} of {total} action(s) failed", crate::runner::took(started))
+}
+
+/// How the last preStop part ended, for `podinit status --json`.
+pub struct Report {
+    /// `finished`, `skipped`, `abandoned`, `interrupted` (the main process exited).
+    pub state: &'static str,
+    pub took: Duration,
+    pub failures: Vec<String>,
+}
+
+impl Report {
+    /// `{"state":..,"took_ms":..,"failed":..,"failures":[..]}`; `took_ms` is
+    /// null until preStop has ended.
+    pub fn json(report: Option<&Report>, running: bool) -> String {
+        use crate::events::json_string;
+        let (state, took, failures) = match report {
+            Some(r) => (r.state, r.took.as_millis().to_string(), &r.failures[..]),
+            None => (if running { "running" } else { "not run" }, "null".into(), &[][..]),
+        };
+        let failures: Vec<String> = failures.iter().map(|f| json_string(f)).collect();
+        format!(
+            "{{\"state\":\"{state}\",\"took_ms\":{took},\"failed\":{},\"failures\":[{}]}}",
+            failures.len(),
+            failures.join(",")
+        )
+    }
+}
+
 /// Runs `actions` in order without a supervisor (`podinit pre-stop` when no
 /// podinit is running, e.g. in an image whose PID 1 is something else).
 /// Returns the failures; each one is also logged as `FailedPreStopHook`.
 pub fn run_standalone(actions: &[Action], main: &crate::config::Main) -> Vec<String> {
     use crate::actions::{self, Kind};
     use crate::events::{self, Reason};
-    use std::time::Duration;
+    let started = Instant::now();
     let mut failures = Vec::new();
     for a in actions {
         let outcome = match &a.kind {
@@ -105,5 +137,7 @@ pub fn run_standalone(actions: &[Action], main: &crate::config::Main) -> Vec<Str
             failures.push(format!("{}: {message}", a.name));
         }
     }
+    let level = if failures.is_empty() { log::Level::Info } else { log::Level::Warn };
+    events::emit(level, Reason::PreStopFinished, &summary("finished", started, failures.len(), actions.len()));
     failures
 }

@@ -7,6 +7,7 @@
 
 mod actions;
 mod cli;
+mod client;
 mod config;
 mod control;
 mod duration;
@@ -135,10 +136,22 @@ fn check(named: Option<&Path>) -> i32 {
 }
 
 /// `podinit pre-stop`: the exec-hook target. Asks the running podinit to run
-/// its preStop part and waits for it; with none running, runs the config's
-/// pre_stop actions here. Exit 0 when every action succeeded, 1 otherwise.
+/// its preStop part and waits for it; runs the config's pre_stop actions here
+/// only when no podinit supervises this container and no socket file exists
+/// (so preStop never runs twice). Exit 0 when every action succeeded, 1 otherwise.
 fn pre_stop(named: Option<&Path>) -> i32 {
-    if let Some(stream) = control::connect() {
+    let connected = client::connect();
+    if let Err(why) = &connected {
+        let sup = client::supervisor();
+        if !why.is_missing() || sup != client::Supervisor::Absent {
+            eout(&format!(
+                "podinit pre-stop: cannot reach podinit: {}; nothing was run here (podinit runs preStop itself on SIGTERM)\n",
+                why.explain(&sup)
+            ));
+            return 1;
+        }
+    }
+    if let Ok(stream) = connected {
         return match control::call(stream, control::Ask::PreStop) {
             Ok(answer) => {
                 let answer = answer.trim();
@@ -192,20 +205,24 @@ fn pre_stop(named: Option<&Path>) -> i32 {
 
 /// `podinit status`: the running podinit's lifecycle state.
 fn status(json: bool, ready: bool, live: bool) -> i32 {
-    let answer = control::connect().map(|s| control::call(s, control::Ask::Status));
+    let answer = client::connect().map(|s| control::call(s, control::Ask::Status));
     let text = match answer {
-        Some(Ok(t)) if t.trim_start().starts_with('{') => t.trim().to_string(),
-        Some(Ok(t)) => {
+        Ok(Ok(t)) if t.trim_start().starts_with('{') => t.trim().to_string(),
+        Ok(Ok(t)) => {
             eout(&format!("podinit status: {}\n", t.trim()));
             return 1;
         }
-        Some(Err(e)) => {
+        Ok(Err(e)) => {
             eout(&format!("podinit status: the running podinit did not answer: {e}\n"));
             return 1;
         }
-        None => {
-            let tried: Vec<_> = control::candidates().iter().map(|p| p.display().to_string()).collect();
-            eout(&format!("podinit status: no running podinit (tried {})\n", tried.join(", ")));
+        Err(why) => {
+            let sup = client::supervisor();
+            if why.is_missing() && sup == client::Supervisor::Absent {
+                eout(&format!("podinit status: no running podinit (tried {})\n", why.tried()));
+            } else {
+                eout(&format!("podinit status: cannot reach podinit: {}\n", why.explain(&sup)));
+            }
             return 1;
         }
     };
@@ -223,18 +240,37 @@ fn status(json: bool, ready: bool, live: bool) -> i32 {
         out(&format!("{text}\n"));
         return 0;
     }
+    let pid = field("main_pid");
     out(&format!("Phase:       {}\n", field("phase")));
-    out(&format!("Main PID:    {}\n", field("main_pid")));
+    out(&format!("Main PID:    {}\n", if pid == "null" { "-" } else { &pid }));
     out(&format!("Started:     {}\n", field("started_at")));
     out(&format!("Restarts:    {}\n", field("restarts")));
     out(&format!("Ready:       {}\n", field("ready")));
     out(&format!("Live:        {}\n", field("live")));
-    out(&format!("PreStop:     {}\n", field("pre_stop")));
+    out(&format!("PreStop:     {}\n", pre_stop_line(&text)));
     out("Events:\n");
-    for e in events::json_strings_after(&text, "\"events\":[") {
-        out(&format!("  {e}\n"));
+    for e in events::json_objects_after(&text, "\"events\":[") {
+        let f = |k: &str| events::json_field(e, k).unwrap_or_default();
+        out(&format!("  {} {}: {}\n", f("ts"), f("reason"), f("message")));
     }
     0
+}
+
+/// The status JSON's `pre_stop` object as one line: `finished after 1502ms, 1 failed: NAME: ...`.
+fn pre_stop_line(status: &str) -> String {
+    let Some(obj) = events::json_objects_after(status, "\"pre_stop\":").into_iter().next() else {
+        return "?".into();
+    };
+    let field = |k: &str| events::json_field(obj, k).unwrap_or_default();
+    let mut line = field("state");
+    if let Ok(ms) = field("took_ms").parse::<u64>() {
+        line += &format!(" after {}", duration::show(std::time::Duration::from_millis(ms)));
+    }
+    let failures = events::json_strings_after(obj, "\"failures\":[");
+    if !failures.is_empty() {
+        line += &format!(", {} failed: {}", failures.len(), failures.join("; "));
+    }
+    line
 }
 
 /// Writes to stderr, never panicking.

@@ -16,7 +16,7 @@ use crate::process::{self, ExitStatus};
 use crate::runner::{Id, Runner};
 use crate::signals::{self, Received, SignalFd};
 use crate::steps::{InitSteps, Progress};
-use crate::{control, duration, events::json_string, runner, terminal};
+use crate::{control, duration, runner, terminal};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -68,6 +68,8 @@ pub struct Supervisor {
     pre_stop_started: Option<Instant>,
     /// Its result once finished (`ok ...` / `fail ...`), for every `podinit pre-stop` caller.
     pre_stop_result: Option<String>,
+    /// How it ended (state, time taken, failures), for `status --json`; current while `pre_stop_result` is set.
+    pre_stop_report: Option<crate::hooks::Report>,
     pre_stop_waiters: Vec<mpsc::Sender<String>>,
     control: Option<control::Server>,
     control_rx: mpsc::Receiver<control::Request>,
@@ -151,6 +153,7 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         main_status: None,
         pre_stop_started: None,
         pre_stop_result: None,
+        pre_stop_report: None,
         pre_stop_waiters: Vec::new(),
         control,
         control_rx,
@@ -432,14 +435,22 @@ impl Supervisor {
         seq.abort(&mut self.runner, libc::SIGKILL, now);
         let failed = seq.failures.len();
         let level = if how == "finished" && failed == 0 { log::Level::Info } else { log::Level::Warn };
-        let summary = format!("{how} after {}, {failed} of {} action(s) failed", runner::took(seq.started), seq.len());
+        let summary = crate::hooks::summary(how, seq.started, failed, seq.len());
         events::emit(level, Reason::PreStopFinished, &summary);
         let result = if failed == 0 && how == "finished" {
             format!("ok preStop {summary}")
         } else {
             format!("fail preStop {summary}{}{}", if failed > 0 { ": " } else { "" }, seq.failures.join("; "))
         };
+        let state = match how {
+            "skipped" => "skipped",
+            "abandoned" => "abandoned",
+            _ => "finished",
+        };
         self.conclude_pre_stop(result);
+        if let Some(report) = &mut self.pre_stop_report {
+            (report.state, report.failures) = (state, std::mem::take(&mut seq.failures));
+        }
         if !hold {
             let kill_at = self.after_pre_stop(now);
             self.send_stop_signal(kill_at);
@@ -451,6 +462,9 @@ impl Supervisor {
         for w in self.pre_stop_waiters.drain(..) {
             let _ = w.send(result.clone());
         }
+        let state = if result.starts_with("ok") { "finished" } else { "interrupted" };
+        let took = self.pre_stop_started.map_or(Duration::ZERO, |s| s.elapsed());
+        self.pre_stop_report = Some(crate::hooks::Report { state, took, failures: Vec::new() });
         self.pre_stop_result = Some(result);
     }
 
@@ -503,20 +517,16 @@ impl Supervisor {
                 _ => ("Failed", false),
             },
         };
-        let pre_stop = match (&self.pre_stop_result, &self.pre_stop_started) {
-            (Some(r), _) => r.clone(),
-            (None, Some(_)) => "running".into(),
-            (None, None) => "not run".into(),
-        };
-        let events: Vec<String> = events::recent().iter().map(|e| json_string(e)).collect();
+        let report = self.pre_stop_result.as_ref().and(self.pre_stop_report.as_ref());
+        let pre_stop = crate::hooks::Report::json(report, self.pre_stop_started.is_some());
         format!(
             "{{\"phase\":\"{phase}\",\"main_pid\":{},\"started_at\":\"{}\",\"restarts\":{},\"ready\":{ready},\"live\":{running},\"exit_code\":{},\"pre_stop\":{},\"events\":[{}]}}",
             self.main_pid.map_or("null".into(), |p| p.to_string()),
             events::timestamp(self.started_at),
             self.restarts,
             self.main_status.map_or("null".into(), |s| s.code().to_string()),
-            json_string(&pre_stop),
-            events.join(",")
+            pre_stop,
+            events::recent().join(",")
         )
     }
 

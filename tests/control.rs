@@ -66,6 +66,12 @@ fn pre_stop_drains_once_for_every_caller_then_sigterm_stops_at_once() {
     assert!(started.elapsed() >= Duration::from_millis(1450), "pre-stop returned before the drain ended");
     assert_eq!(eureka.requests().len(), 1, "a second PUT was sent");
     assert_eq!(during["phase"], "Terminating");
+    assert_eq!(during["pre_stop"]["state"], "running", "{during}");
+    assert_eq!(during["pre_stop"]["took_ms"], serde_json::Value::Null, "{during}");
+    let after = status(&sock);
+    assert_eq!(after["pre_stop"]["state"], "finished", "{after}");
+    assert!(after["pre_stop"]["took_ms"].as_u64().unwrap() >= 1450, "{after}");
+    assert_eq!(after["pre_stop"]["failed"], 0, "{after}");
     assert_eq!(during["ready"], false);
     // The stop signal waits for the kubelet's SIGTERM...
     std::thread::sleep(Duration::from_millis(300));
@@ -94,12 +100,25 @@ fn a_failing_pre_stop_action_gives_exit_1_naming_it() {
     let (code, _, err) = verb(&sock, &["pre-stop"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("deregister") && err.contains("exit code 4"), "{err}");
+    let s = status(&sock);
+    assert_eq!(s["pre_stop"]["state"], "finished", "{s}");
+    assert_eq!(s["pre_stop"]["failed"], 1, "{s}");
+    assert!(s["pre_stop"]["failures"][0].as_str().unwrap().contains("deregister"), "{s}");
+    let (_, text, _) = verb(&sock, &["status"]);
+    assert!(text.contains("PreStop:     finished after") && text.contains("1 failed: deregister"), "{text}");
     p.signal(libc::SIGTERM);
     assert_eq!(p.wait(LIMIT).code, 0);
 }
 
+/// No podinit in this root (the client runs alone in a pid namespace, so no
+/// concurrent test's podinit is visible) and no socket file: the client runs
+/// the actions itself and reports like podinit does.
 #[test]
 fn standalone_pre_stop_runs_the_config_itself() {
+    if !can_unshare() {
+        return;
+    }
+    let verb = |sock: &str, args: &[&str]| isolated_verb(args, &[("PODINIT_SOCKET", sock)]);
     let dir = TempDir::new("standalone");
     let marker = dir.s("ran");
     let cfg = dir.config(&format!("[[pre_stop]]\nexec = [\"touch\", \"{marker}\"]\n[[pre_stop]]\nsleep = \"300ms\"\n"));
@@ -109,10 +128,12 @@ fn standalone_pre_stop_runs_the_config_itself() {
     assert_eq!(code, 0, "{err}");
     assert!(dir.path("ran").exists());
     assert!(started.elapsed() >= Duration::from_millis(300));
+    let finished = err.lines().find(|l| l.contains("PreStopFinished")).unwrap_or_else(|| panic!("{err}"));
+    assert!(finished.contains("finished after") && finished.contains("0 of 2 action(s) failed"), "{finished}");
     let bad = dir.config("[[pre_stop]]\nexec = [\"false\"]\n");
     let (code, _, err) = verb(&sock, &["pre-stop", "-c", &bad]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("FailedPreStopHook"), "{err}");
+    assert!(err.contains("FailedPreStopHook") && err.contains("1 of 1 action(s) failed"), "{err}");
     // Nothing to run at all is an error, not a silent success.
     let (code, _, err) = verb(&sock, &["pre-stop", "-c", &dir.config("grace_period = 5\n")]);
     assert_eq!(code, 1);
@@ -131,27 +152,36 @@ fn status_shows_each_phase_and_ready_live() {
     let s = status(&sock);
     assert_eq!(s["phase"], "Pending", "{s}");
     assert_eq!(s["main_pid"], serde_json::Value::Null);
+    assert_eq!(s["pre_stop"]["state"], "not run", "{s}");
     assert_eq!(verb(&sock, &["status", "--ready"]).0, 1);
+    let (_, text, _) = verb(&sock, &["status"]);
+    assert!(text.contains("Main PID:    -\n") && text.contains("PreStop:     not run"), "{text}");
     wait_for_file(&dir.path("ready"), "", LIMIT);
     let s = status(&sock);
     assert_eq!(s["phase"], "Running", "{s}");
     assert!(s["main_pid"].as_i64().unwrap() > 1);
     assert_eq!(s["ready"], true);
     assert_eq!(s["live"], true);
-    assert!(s["events"].as_array().unwrap().iter().any(|e| e.as_str().unwrap().contains("InitStepSucceeded")), "{s}");
+    // Events carry the fields of a `--log-format json` line.
+    let events = s["events"].as_array().unwrap();
+    let step = events.iter().find(|e| e["reason"] == "InitStepSucceeded").unwrap_or_else(|| panic!("{s}"));
+    assert_eq!(step["level"], "info", "{step}");
+    assert!(step["ts"].as_str().unwrap().ends_with('Z') && step["message"].is_string(), "{step}");
     assert_eq!(verb(&sock, &["status", "--ready"]).0, 0);
     assert_eq!(verb(&sock, &["status", "--live"]).0, 0);
     let (code, text, _) = verb(&sock, &["status"]);
     assert_eq!(code, 0);
-    assert!(text.contains("Phase:       Running") && text.contains("Started: main process"), "{text}");
+    assert!(text.contains("Phase:       Running") && text.contains("Z Started: main process"), "{text}");
     p.signal(libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(300));
     let s = status(&sock);
     assert_eq!(s["phase"], "Terminating", "{s}");
+    assert_eq!(s["pre_stop"]["state"], "running", "{s}");
     assert_eq!(verb(&sock, &["status", "--ready"]).0, 1);
     assert_eq!(p.wait(LIMIT).code, 0);
     assert!(!dir.path("pi.sock").exists(), "podinit left its socket file behind");
-    let (code, _, err) = verb(&sock, &["status"]);
+    // Seen from a root where no podinit runs (concurrent tests' podinits hidden).
+    let (code, _, err) = isolated_verb(&["status"], &[("PODINIT_SOCKET", &sock)]);
     assert_eq!(code, 1);
     assert!(err.contains("no running podinit"), "{err}");
 }
@@ -212,7 +242,7 @@ fn a_non_root_peer_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("permission denied"), "{err}");
-    assert_eq!(status(&sock)["pre_stop"], "not run", "a refused peer triggered preStop");
+    assert_eq!(status(&sock)["pre_stop"]["state"], "not run", "a refused peer triggered preStop");
     p.signal(libc::SIGTERM);
     let out = p.wait(LIMIT);
     assert!(out.stderr.contains("refused a client with uid 65534"), "{}", out.stderr);
@@ -307,4 +337,153 @@ fn pre_stop_after_the_main_process_exited_says_so() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("already exited"), "{err}");
     assert_eq!(p.wait(LIMIT).code, 6);
+}
+
+/// The preStop of the unreachable-socket cases: one Eureka PUT, one line in
+/// `drains`, a 1 s drain. The directory is open to all, so that a client of
+/// another uid could read the config and run it (as podinit once did).
+fn counted_pre_stop(dir: &TempDir, eureka: &Server) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let cfg = dir.config(&format!(
+        "grace_period = \"20s\"\n[[pre_stop]]\neureka = {{ url = \"http://127.0.0.1:{}/eureka\", app = \"svc\", instance = \"i1\" }}\n\
+         [[pre_stop]]\nexec = [\"sh\", \"-c\", \"echo drain >> {}\"]\n[[pre_stop]]\nsleep = \"1s\"\n",
+        eureka.port,
+        dir.s("drains")
+    ));
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    cfg
+}
+
+/// The hook `podinit pre-stop` (run by `client`) cannot reach the running
+/// podinit `p`: it must exit 1 saying why and what to do, run nothing, and
+/// leave preStop to podinit's SIGTERM: one PUT and one drain in all.
+fn unreachable(p: Podinit, dir: &TempDir, eureka: &Server, mut client: Command, expect: &[&str]) {
+    wait_for_file(&dir.path("ready"), "", LIMIT);
+    let started = Instant::now();
+    let out = client.output().unwrap();
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for e in expect {
+        assert!(err.contains(e), "expected {e:?} in: {err}");
+    }
+    assert!(err.contains("nothing was run here"), "{err}");
+    assert!(!err.contains("PreStopFinished"), "the client ran preStop: {err}");
+    assert!(took < Duration::from_millis(900), "the client took {took:?}: it drained");
+    assert_eq!(eureka.requests().len(), 0, "the client sent the PUT");
+    assert!(!dir.path("drains").exists(), "the client ran the drain");
+    let (out, _) = p.sigterm_and_wait(LIMIT);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(eureka.requests().len(), 1, "one PUT in all: {:?}", eureka.requests());
+    assert_eq!(std::fs::read_to_string(dir.path("drains")).unwrap(), "drain\n", "one drain in all");
+    assert_eq!(out.stderr.matches("PreStopFinished").count(), 1, "{}", out.stderr);
+}
+
+/// The hook runs as another uid than podinit (root): connect() gets EACCES
+/// from the socket's mode 0600 (nothing chmodded); the fix names the uid.
+#[test]
+fn pre_stop_as_another_uid_says_run_as_root_and_runs_nothing() {
+    if !can_unshare() {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let eureka = Server::start(|_, _| 200);
+    let dir = TempDir::new("eacces");
+    let cfg = counted_pre_stop(&dir, &eureka);
+    let p = start_pid1_with_socket(&dir, &["-c", &cfg, "--", "sh", "-c", &app(&dir)]);
+    let sock = dir.s("pi.sock");
+    let mut client = Command::new(bin());
+    client.args(["pre-stop", "-c", &cfg]).env("PODINIT_SOCKET", &sock).uid(65534).gid(65534);
+    let status = Command::new(bin()).arg("status").env("PODINIT_SOCKET", &sock).uid(65534).gid(65534).output();
+    let status = status.unwrap();
+    let err = String::from_utf8_lossy(&status.stderr);
+    assert_eq!(status.status.code(), Some(1), "{err}");
+    assert!(err.contains("permission denied") && err.contains("as root or as podinit's uid 0"), "{err}");
+    assert!(!err.contains("no running podinit"), "{err}");
+    unreachable(p, &dir, &eureka, client, &["permission denied", &sock, "run the hook as root or as podinit's uid 0"]);
+}
+
+/// PODINIT_SOCKET in a directory that does not exist (the emptyDir
+/// forgotten): podinit runs without a socket; the hook names the directory.
+#[test]
+fn pre_stop_with_the_socket_directory_missing_names_it_and_runs_nothing() {
+    if !can_unshare() {
+        return;
+    }
+    let eureka = Server::start(|_, _| 200);
+    let dir = TempDir::new("nodir");
+    let cfg = counted_pre_stop(&dir, &eureka);
+    let sock = dir.s("missing/pi.sock");
+    let p = start_pid1_env(&["-c", &cfg, "--", "sh", "-c", &app(&dir)], &[("PODINIT_SOCKET", &sock)]);
+    wait_for_file(&dir.path("ready"), "", LIMIT);
+    let (code, _, err) = verb(&sock, &["status"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("does not exist") && err.contains(&dir.s("missing")), "{err}");
+    let mut client = Command::new(bin());
+    client.args(["pre-stop", "-c", &cfg]).env("PODINIT_SOCKET", &sock);
+    let missing = format!("directory that does not exist ({})", dir.s("missing"));
+    unreachable(p, &dir, &eureka, client, &[&missing, "emptyDir"]);
+}
+
+/// podinit could not bind its socket (a read-only directory): the hook says
+/// podinit runs without one and how to give it one.
+#[test]
+fn pre_stop_with_the_socket_off_says_how_to_give_podinit_one_and_runs_nothing() {
+    if !can_unshare() {
+        return;
+    }
+    let eureka = Server::start(|_, _| 200);
+    let dir = TempDir::new("sockoff");
+    let cfg = counted_pre_stop(&dir, &eureka);
+    std::fs::create_dir(dir.path("ro")).unwrap();
+    let sock = dir.s("ro/pi.sock");
+    // Read-only only in podinit's mount namespace: the client finds no socket file there.
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "sh", "-c"])
+        .arg("mount -t tmpfs -o ro tmpfs \"$1\" && exec \"$0\" -c \"$2\" -- sh -c \"$3\"")
+        .args([bin(), &dir.s("ro"), &cfg, &app(&dir)])
+        .env("PODINIT_SOCKET", &sock);
+    let p = start_pid1_command(cmd);
+    wait_for_file(&dir.path("ready"), "", LIMIT);
+    let (code, _, err) = verb(&sock, &["status"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("podinit runs without one"), "{err}");
+    let mut client = Command::new(bin());
+    client.args(["pre-stop", "-c", &cfg]).env("PODINIT_SOCKET", &sock);
+    unreachable(
+        p,
+        &dir,
+        &eureka,
+        client,
+        &["no control socket at", &sock, "podinit runs without one", "setting PODINIT_SOCKET"],
+    );
+}
+
+/// No podinit in this root and no socket file: the hook runs preStop itself
+/// (one PUT, one drain) and prints the same summary podinit would; a socket
+/// file left behind, though, means "maybe a podinit": nothing runs.
+#[test]
+fn standalone_pre_stop_runs_once_when_no_podinit_runs_and_not_beside_a_socket_file() {
+    if !can_unshare() {
+        return;
+    }
+    let eureka = Server::start(|_, _| 200);
+    let dir = TempDir::new("alone");
+    let cfg = counted_pre_stop(&dir, &eureka);
+    let sock = dir.s("none.sock");
+    let started = Instant::now();
+    let (code, _, err) = isolated_verb(&["pre-stop", "-c", &cfg], &[("PODINIT_SOCKET", &sock)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(started.elapsed() >= Duration::from_secs(1), "the drain did not run");
+    assert_eq!(eureka.requests().len(), 1);
+    assert_eq!(std::fs::read_to_string(dir.path("drains")).unwrap(), "drain\n");
+    let finished = err.lines().find(|l| l.contains("PreStopFinished")).unwrap_or_else(|| panic!("{err}"));
+    assert!(finished.contains("finished after 1.") && finished.contains("0 of 3 action(s) failed"), "{finished}");
+
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap()); // a stale socket file
+    let (code, _, err) = isolated_verb(&["pre-stop", "-c", &cfg], &[("PODINIT_SOCKET", &sock)]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("connection refused") && err.contains("remove it"), "{err}");
+    assert_eq!(eureka.requests().len(), 1, "preStop ran beside a socket file");
 }

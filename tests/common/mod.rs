@@ -344,3 +344,21 @@ pub fn proc_status(pid: i32, field: &str) -> Option<String> {
     s.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':').map(|v| v.trim().to_string()))
 }
 pub mod http;
+
+/// Runs `podinit ARGS` as a client alone in a new pid namespace (with its own
+/// /proc), so that no podinit of a concurrent test is visible: a container in
+/// which no podinit runs. Returns (exit code, stdout, stderr).
+pub fn isolated_verb(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", bin()])
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("PODINIT_LOG")
+        .output()
+        .expect("run unshare");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
