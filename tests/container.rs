@@ -241,3 +241,94 @@ fn podman_exec_pre_stop_then_stop_like_the_kubelet() {
     assert_eq!(eureka.requests().len(), 1, "SIGTERM sent a second PUT: {logs}");
     assert_eq!(logs.matches("PreStopStarted").count(), 1, "{logs}");
 }
+
+/// An image built FROM nginx inherits `STOPSIGNAL SIGQUIT`: `podman stop`
+/// sends SIGQUIT to PID 1. With `PODINIT_STOP_ON=SIGTERM,SIGQUIT` in the image,
+/// podinit runs preStop first, then the stop signal; without it SIGQUIT is
+/// forwarded at once and preStop never runs (what users hit before stop_on).
+#[test]
+fn an_image_with_stopsignal_sigquit_runs_pre_stop() {
+    let Some(p) = podman() else { return };
+    let base = build_images(&p);
+    let dir = TempDir::new("quit-image");
+    std::fs::write(
+        dir.path("podinit.toml"),
+        "[[pre_stop]]\nexec = [\"sh\", \"-c\", \"echo draining\"]\n[[pre_stop]]\nsleep = \"1500ms\"\n",
+    )
+    .unwrap();
+    let script =
+        "trap 'echo got QUIT; exit 0' QUIT; trap 'echo got TERM; exit 0' TERM; echo up; while :; do sleep 0.1; done";
+    for (tag, env, drains) in [("with", "ENV PODINIT_STOP_ON=SIGTERM,SIGQUIT\n", true), ("without", "", false)] {
+        std::fs::write(
+            dir.path("Containerfile"),
+            format!("FROM {base}\nCOPY podinit.toml /etc/podinit.toml\nSTOPSIGNAL SIGQUIT\n{env}"),
+        )
+        .unwrap();
+        let image = format!("localhost/podinit-quit-{tag}:test");
+        p.run(&["build", "--format", "docker", "-t", &image, &dir.0.to_string_lossy()]);
+        let name = format!("podinit-quit-{tag}-{}", std::process::id());
+        let _ = p.cmd().args(["rm", "-f", &name]).output();
+        p.run(&["run", "-d", "--name", &name, &image, "sh", "-c", script]);
+        wait_for_log(&p, &name, "up");
+        let started = Instant::now();
+        p.run(&["stop", "-t", "20", &name]);
+        let took = started.elapsed();
+        let logs = wait_for_log(&p, &name, "Exited");
+        p.run(&["rm", &name]);
+        if drains {
+            assert!(logs.contains("PreStopStarted") && logs.contains("draining"), "{logs}");
+            assert!(took >= Duration::from_millis(1400), "stop took {took:?}: the drain did not run: {logs}");
+            // The stop signal (SIGTERM by default) comes after preStop.
+            let drained = logs.find("draining").unwrap();
+            assert!(logs.find("got TERM").is_some_and(|t| t > drained), "{logs}");
+        } else {
+            assert!(!logs.contains("PreStopStarted") && logs.contains("got QUIT"), "{logs}");
+        }
+    }
+}
+
+/// `--cap-drop ALL` (with SETUID/SETGID kept to switch user) and the main
+/// process as another user: podinit cannot signal it. It warns at start and
+/// reports the failed SIGTERM with pid, user and capability, never "sent";
+/// at the grace deadline it exits, and the kernel ends the rest.
+#[test]
+fn a_container_without_cap_kill_reports_the_failed_kill() {
+    let Some(p) = podman() else { return };
+    let image = build_images(&p);
+    let dir = TempDir::new("capkill");
+    std::fs::write(dir.path("podinit.toml"), "grace_period = \"2s\"\n[main]\nuser = \"65534\"\n").unwrap();
+    let name = format!("podinit-capkill-{}", std::process::id());
+    let _ = p.cmd().args(["rm", "-f", &name]).output();
+    let volume = format!("{}:/cfg:ro", dir.0.display());
+    let script = "trap 'echo got TERM; exit 0' TERM; echo up; while :; do sleep 0.1; done";
+    p.run(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "SETUID",
+        "--cap-add",
+        "SETGID",
+        "-v",
+        &volume,
+        "-e",
+        "PODINIT_CONFIG=/cfg/podinit.toml",
+        &image,
+        "sh",
+        "-c",
+        script,
+    ]);
+    wait_for_log(&p, &name, "up");
+    p.run(&["stop", "-t", "20", &name]);
+    let code = p.text(&["inspect", &name, "--format", "{{.State.ExitCode}}"]);
+    let logs = wait_for_log(&p, &name, "FailedKill");
+    p.run(&["rm", &name]);
+    assert_eq!(code, "137", "{logs}");
+    assert!(logs.contains("lacks the CAP_KILL capability"), "{logs}");
+    assert!(logs.lines().any(|l| l.contains("FailedKill") && l.contains("uid 65534")), "{logs}");
+    assert!(!logs.contains("Killing: sent SIGTERM"), "a failed kill reported as sent: {logs}");
+    assert!(!logs.lines().any(|l| l == "got TERM"), "the main process got SIGTERM after all: {logs}");
+}

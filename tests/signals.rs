@@ -264,3 +264,19 @@ fn job_control_on_a_real_terminal() {
     let after = text.split("podinit-stopped=True").nth(1).unwrap_or("");
     assert!(after.contains("tick"), "the main process never resumed: {text}");
 }
+
+/// `stop_on` is matched before `--rewrite`: a rewrite of a stop_on signal
+/// would never apply (unless it is the stop signal, which is rewritten), and
+/// podinit says so at start.
+#[test]
+fn a_rewrite_that_stop_on_makes_moot_is_warned_about() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(&["--stop-on", "SIGQUIT", "--stop-on", "TERM", "-r", "QUIT:USR1", "--", "true"]);
+    assert!(err.contains("--rewrite SIGQUIT") && err.contains("stop_on"), "{err}");
+    let err = run(&["-r", "15:3", "--", "true"]); // dumb-init's idiom: rewrites the stop signal
+    assert!(!err.contains("stop_on"), "{err}");
+}

@@ -165,10 +165,22 @@ pub fn resolve(cli: &RunOptions, file: File) -> Result<Spec, String> {
     if let Some(d) = cli.pre_stop_sleep {
         pre_stop.push(Action { name: "pre-stop-sleep".into(), kind: Kind::Sleep(d), timeout: None });
     }
+    let stop_on = cli.stop_on.clone().or(file.stop_on).unwrap_or(vec![libc::SIGTERM]);
+    let stop_signal = cli.stop_signal.or(file.stop_signal).unwrap_or(libc::SIGTERM);
+    for &(from, _) in cli.rewrite.iter().filter(|&&(from, _)| stop_on.contains(&from) && from != stop_signal) {
+        // stop_on is matched first: such a signal starts the stop sequence and is
+        // never forwarded, so the rewrite never applies (it does to the stop signal).
+        log::warn!(
+            "--rewrite {0}: {0} is in stop_on, so it starts the stop sequence and is never forwarded or \
+             rewritten; rewrite the stop signal ({1}) to change what the main process gets",
+            signals::name(from),
+            signals::name(stop_signal)
+        );
+    }
     Ok(Spec {
         grace: cli.grace.or(file.grace_period).unwrap_or(Duration::from_secs(30)),
-        stop_signal: cli.stop_signal.or(file.stop_signal).unwrap_or(libc::SIGTERM),
-        stop_on: cli.stop_on.clone().or(file.stop_on).unwrap_or(vec![libc::SIGTERM]),
+        stop_signal,
+        stop_on,
         restart: file.restart.unwrap_or(Restart::Never),
         main,
         init: file.init,
