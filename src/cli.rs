@@ -644,3 +644,15 @@ mod tests {
         assert!(run(&["pre-stop", "x"]).is_err());
     }
 }
+
+#[cfg(test)]
+mod help_defaults {
+    use crate::config::defaults;
+
+    #[test]
+    fn help_shows_the_defaults_podinit_uses() {
+        let grace = format!("default {}", crate::duration::show(defaults::GRACE));
+        let signal = format!("default {}", crate::signals::name(defaults::STOP_SIGNAL));
+        assert!(super::HELP.contains(&grace) && super::HELP.contains(&signal), "{}", super::HELP);
+    }
+}

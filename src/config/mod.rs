@@ -6,6 +6,7 @@
 //! `resolve` merges the file under the command line and the environment into
 //! the one `Spec` the supervisor runs.
 
+pub mod defaults;
 mod expand;
 mod schema;
 
@@ -39,7 +40,7 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Backoff {
-        Backoff { initial: Duration::from_secs(10), max: Duration::from_secs(300), reset: Duration::from_secs(600) }
+        Backoff { initial: defaults::BACKOFF_INITIAL, max: defaults::BACKOFF_MAX, reset: defaults::BACKOFF_RESET }
     }
 }
 
@@ -165,8 +166,8 @@ pub fn resolve(cli: &RunOptions, file: File) -> Result<Spec, String> {
     if let Some(d) = cli.pre_stop_sleep {
         pre_stop.push(Action { name: "pre-stop-sleep".into(), kind: Kind::Sleep(d), timeout: None });
     }
-    let stop_on = cli.stop_on.clone().or(file.stop_on).unwrap_or(vec![libc::SIGTERM]);
-    let stop_signal = cli.stop_signal.or(file.stop_signal).unwrap_or(libc::SIGTERM);
+    let stop_on = cli.stop_on.clone().or(file.stop_on).unwrap_or(defaults::STOP_ON.to_vec());
+    let stop_signal = cli.stop_signal.or(file.stop_signal).unwrap_or(defaults::STOP_SIGNAL);
     for &(from, _) in cli.rewrite.iter().filter(|&&(from, _)| stop_on.contains(&from) && from != stop_signal) {
         // stop_on is matched first: such a signal starts the stop sequence and is
         // never forwarded, so the rewrite never applies (it does to the stop signal).
@@ -178,7 +179,7 @@ pub fn resolve(cli: &RunOptions, file: File) -> Result<Spec, String> {
         );
     }
     Ok(Spec {
-        grace: cli.grace.or(file.grace_period).unwrap_or(Duration::from_secs(30)),
+        grace: cli.grace.or(file.grace_period).unwrap_or(defaults::GRACE),
         stop_signal,
         stop_on,
         restart: file.restart.unwrap_or(Restart::Never),
@@ -197,7 +198,7 @@ fn grace_of(file: &File, over: Option<(Duration, &str)>) -> (Duration, String) {
     match (over, file.grace_period) {
         (Some((g, from)), _) => (g, from.to_string()),
         (None, Some(g)) => (g, "grace_period".into()),
-        (None, None) => (Duration::from_secs(30), "the default".into()),
+        (None, None) => (defaults::GRACE, "the default".into()),
     }
 }
 
@@ -262,8 +263,11 @@ pub fn plan(file: &File) -> String {
         line(format!("config: {}", p.display()));
     }
     let show = |d: Option<Duration>, default: &str| d.map(duration::show).unwrap_or(format!("{default} (default)"));
-    line(format!("grace_period: {}", show(file.grace_period, "30s")));
-    line(format!("stop_signal: {}", file.stop_signal.map(signals::name).unwrap_or("SIGTERM (default)".into())));
+    line(format!("grace_period: {}", show(file.grace_period, &duration::show(defaults::GRACE))));
+    line(format!(
+        "stop_signal: {}",
+        file.stop_signal.map(signals::name).unwrap_or(format!("{} (default)", signals::name(defaults::STOP_SIGNAL)))
+    ));
     line(format!(
         "stop_on: {}",
         file.stop_on.as_ref().map_or("SIGTERM (default)".into(), |l| l
@@ -346,7 +350,7 @@ pub fn plan(file: &File) -> String {
             p.action.kind.describe(),
             duration::show(p.initial_delay),
             duration::show(p.period),
-            duration::show(p.action.timeout.unwrap_or(Duration::from_secs(1))),
+            duration::show(p.action.timeout.unwrap_or(defaults::PROBE_TIMEOUT)),
             p.success_threshold,
             p.failure_threshold
         ));

@@ -425,11 +425,13 @@ impl RawFile {
         let probes = [p.startup.map(|e| e.0), p.liveness.map(|e| e.0), p.readiness.map(|e| e.0)];
         let probes = probes.into_iter().flatten().collect();
         let b = self.backoff;
-        let pick = |f: fn(&RawBackoff) -> Option<Dur>, d: u64| {
-            b.as_ref().and_then(f).map(|d| d.0).unwrap_or(Duration::from_secs(d))
+        let pick = |f: fn(&RawBackoff) -> Option<Dur>, d: Duration| b.as_ref().and_then(f).map_or(d, |d| d.0);
+        let d = Backoff::default();
+        let backoff = Backoff {
+            initial: pick(|b| b.initial, d.initial),
+            max: pick(|b| b.max, d.max),
+            reset: pick(|b| b.reset, d.reset),
         };
-        let backoff =
-            Backoff { initial: pick(|b| b.initial, 10), max: pick(|b| b.max, 300), reset: pick(|b| b.reset, 600) };
         File {
             backoff,
             path: None,
@@ -733,11 +735,11 @@ impl TryFrom<RawEntry> for PreStopEntry {
 /// A probe entry; liveness and startup need success_threshold 1 (LIFECYCLE L8).
 fn probe(mut r: RawEntry, which: &'static str) -> Result<Probe, String> {
     let mut action = r.action(Section::Probe)?;
-    let period = r.period.map(|d| d.0).unwrap_or(Duration::from_secs(10));
+    let period = r.period.map(|d| d.0).unwrap_or(super::defaults::PROBE_PERIOD);
     if period.is_zero() {
         return Err(format!("probe.{which}: period must be more than 0s"));
     }
-    let timeout = action.timeout.unwrap_or(Duration::from_secs(1));
+    let timeout = action.timeout.unwrap_or(super::defaults::PROBE_TIMEOUT);
     if timeout.is_zero() {
         return Err(format!("probe.{which}: timeout must be more than 0s"));
     }

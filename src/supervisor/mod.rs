@@ -5,6 +5,14 @@
 //! Phases: Initializing (init steps) -> Running (main process, postStart
 //! beside it) -> Terminating (preStop, then the stop signal, SIGKILL at the
 //! grace deadline) -> Draining (main process gone, leftovers stopped) -> exit.
+//!
+//! Beside this file: `pre_stop` (the preStop record and the L4 deadline rule),
+//! `crash_loop` (restart back-off, L13), `status` (the status document). Each
+//! is a plain value with its rule unit-tested without processes.
+
+mod crash_loop;
+mod pre_stop;
+mod status;
 
 use crate::cli::RunOptions;
 use crate::config::Restart;
@@ -17,6 +25,9 @@ use crate::runner::{Id, Runner};
 use crate::signals::{self, Received, SignalFd};
 use crate::steps::{InitSteps, Progress};
 use crate::{control, duration, runner, terminal};
+use crash_loop::CrashLoop;
+use pre_stop::PreStopRecord;
+use status::Status;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -24,8 +35,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How long podinit still waits for SIGKILLed leftovers to be reaped.
 const AFTER_KILL: Duration = Duration::from_secs(5);
-/// What the stop signal always leaves the main process after preStop (LIFECYCLE L4).
-const MIN_AFTER_PRE_STOP: Duration = Duration::from_secs(2);
 
 /// Where the container is in its life.
 enum Phase {
@@ -64,20 +73,14 @@ pub struct Supervisor {
     workdir: Option<PathBuf>,
     main_pid: Option<i32>,
     main_status: Option<ExitStatus>,
-    /// When the preStop part started; it runs at most once per container stop (LIFECYCLE L7).
-    pre_stop_started: Option<Instant>,
-    /// Its result once finished (`ok ...` / `fail ...`), for every `podinit pre-stop` caller.
-    pre_stop_result: Option<String>,
-    /// How it ended (state, time taken, failures), for `status --json`; current while `pre_stop_result` is set.
-    pre_stop_report: Option<crate::hooks::Report>,
-    pre_stop_waiters: Vec<mpsc::Sender<String>>,
+    /// The current stop's preStop part: it runs at most once per container stop (LIFECYCLE L7).
+    prestop: PreStopRecord,
     control: Option<control::Server>,
     control_rx: mpsc::Receiver<control::Request>,
     started_at: SystemTime,
     probes: Option<Probes>,
     /// Restarts of the main process so far, and the next back-off delay.
-    restarts: u32,
-    backoff: Duration,
+    crash_loop: CrashLoop,
     main_started: Instant,
     /// A stop asked for from outside (SIGTERM, `podinit pre-stop`): no restart follows.
     for_good: bool,
@@ -151,16 +154,12 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         // SAFETY: getpid has no preconditions.
         own_pid: unsafe { libc::getpid() },
         main_status: None,
-        pre_stop_started: None,
-        pre_stop_result: None,
-        pre_stop_report: None,
-        pre_stop_waiters: Vec::new(),
+        prestop: PreStopRecord::default(),
         control,
         control_rx,
         started_at: SystemTime::now(),
         probes: None,
-        restarts: 0,
-        backoff: Duration::ZERO,
+        crash_loop: CrashLoop::default(),
         main_started: Instant::now(),
         for_good: false,
         foreground_to: None,
@@ -380,7 +379,7 @@ impl Supervisor {
             Phase::Terminating { kill_at: None, hold, .. } => {
                 // preStop already ran for `podinit pre-stop`: the stop signal goes at once.
                 *hold = false;
-                let kill_at = self.after_pre_stop(Instant::now());
+                let kill_at = self.prestop.kill_deadline(Instant::now(), self.spec.grace);
                 self.send_stop_signal(kill_at);
             }
             Phase::Aborting { .. } | Phase::Terminating { .. } | Phase::Draining { .. } => self.forward(sig),
@@ -398,10 +397,10 @@ impl Supervisor {
         if let Some(mut probes) = self.probes.take() {
             probes.stop(&mut self.runner);
         }
-        self.pre_stop_started = Some(now);
+        self.prestop.begin(now);
         if self.spec.pre_stop.is_empty() {
             self.phase = Phase::Terminating { grace_deadline, pre_stop: None, kill_at: None, hold, killed: false };
-            self.conclude_pre_stop("ok no preStop actions are configured".into());
+            self.prestop.conclude("ok no preStop actions are configured".into());
             if !hold {
                 self.send_stop_signal(grace_deadline);
             }
@@ -415,14 +414,6 @@ impl Supervisor {
         let pre_stop = Sequence::start(self.spec.pre_stop.clone(), &mut self.runner);
         self.phase =
             Phase::Terminating { grace_deadline, pre_stop: Some(pre_stop), kill_at: None, hold, killed: false };
-    }
-
-    /// LIFECYCLE L4: after preStop, whole elapsed seconds come off the grace
-    /// period and at least 2 s remain; returns when SIGKILL is due.
-    fn after_pre_stop(&self, now: Instant) -> Instant {
-        let started = self.pre_stop_started.unwrap_or(now);
-        let elapsed = Duration::from_secs(now.saturating_duration_since(started).as_secs());
-        now + self.spec.grace.saturating_sub(elapsed).max(MIN_AFTER_PRE_STOP)
     }
 
     /// Ends the preStop part (finished, skipped or abandoned), answers every
@@ -447,25 +438,12 @@ impl Supervisor {
             "abandoned" => "abandoned",
             _ => "finished",
         };
-        self.conclude_pre_stop(result);
-        if let Some(report) = &mut self.pre_stop_report {
-            (report.state, report.failures) = (state, std::mem::take(&mut seq.failures));
-        }
+        self.prestop.conclude(result);
+        self.prestop.set_outcome(state, std::mem::take(&mut seq.failures));
         if !hold {
-            let kill_at = self.after_pre_stop(now);
+            let kill_at = self.prestop.kill_deadline(now, self.spec.grace);
             self.send_stop_signal(kill_at);
         }
-    }
-
-    /// Records the preStop result and answers everyone waiting for it.
-    fn conclude_pre_stop(&mut self, result: String) {
-        for w in self.pre_stop_waiters.drain(..) {
-            let _ = w.send(result.clone());
-        }
-        let state = if result.starts_with("ok") { "finished" } else { "interrupted" };
-        let took = self.pre_stop_started.map_or(Duration::ZERO, |s| s.elapsed());
-        self.pre_stop_report = Some(crate::hooks::Report { state, took, failures: Vec::new() });
-        self.pre_stop_result = Some(result);
     }
 
     /// A request from `podinit pre-stop` or `podinit status`.
@@ -475,7 +453,7 @@ impl Supervisor {
                 let _ = req.reply.send(self.status_json());
             }
             control::Ask::PreStop => {
-                if let Some(result) = &self.pre_stop_result {
+                if let Some(result) = self.prestop.result() {
                     let _ = req.reply.send(result.clone());
                     return;
                 }
@@ -486,14 +464,14 @@ impl Supervisor {
                     Phase::Draining { .. } => {
                         let _ = req.reply.send("fail the main process has already exited".into());
                     }
-                    Phase::Terminating { .. } => self.pre_stop_waiters.push(req.reply),
+                    Phase::Terminating { .. } => self.prestop.wait(req.reply),
                     Phase::BackOff { .. } => {
                         let _ = req.reply.send("ok the main process is waiting to restart: nothing to drain".into());
                     }
                     Phase::Running { .. } => {
                         log::info!("preStop asked for over the control socket");
                         self.for_good = true;
-                        self.pre_stop_waiters.push(req.reply);
+                        self.prestop.wait(req.reply);
                         self.begin_pre_stop(true);
                     }
                 }
@@ -517,17 +495,18 @@ impl Supervisor {
                 _ => ("Failed", false),
             },
         };
-        let report = self.pre_stop_result.as_ref().and(self.pre_stop_report.as_ref());
-        let pre_stop = crate::hooks::Report::json(report, self.pre_stop_started.is_some());
-        format!(
-            "{{\"phase\":\"{phase}\",\"main_pid\":{},\"started_at\":\"{}\",\"restarts\":{},\"ready\":{ready},\"live\":{running},\"exit_code\":{},\"pre_stop\":{},\"events\":[{}]}}",
-            self.main_pid.map_or("null".into(), |p| p.to_string()),
-            events::timestamp(self.started_at),
-            self.restarts,
-            self.main_status.map_or("null".into(), |s| s.code().to_string()),
-            pre_stop,
-            events::recent().join(",")
-        )
+        Status {
+            phase,
+            main_pid: self.main_pid,
+            started_at: self.started_at,
+            restarts: self.crash_loop.restarts,
+            ready,
+            live: running,
+            exit_code: self.main_status.map(ExitStatus::code),
+            pre_stop: self.prestop.json(),
+            events: events::recent(),
+        }
+        .to_json()
     }
 
     /// Sends the stop signal to the main process; SIGKILL follows at `kill_at`.
@@ -629,7 +608,7 @@ impl Supervisor {
             if now < until {
                 return None;
             }
-            self.restarts += 1;
+            self.crash_loop.restarted();
             return self.start_main().err();
         }
         for (id, outcome) in done {
@@ -731,7 +710,7 @@ impl Supervisor {
                 if let Some(mut seq) = pre_stop.take() {
                     log::info!("main process gone during preStop: the rest of preStop is skipped");
                     seq.abort(&mut self.runner, libc::SIGTERM, *grace_deadline);
-                    self.conclude_pre_stop("fail the main process exited during preStop".into());
+                    self.prestop.conclude("fail the main process exited during preStop".into());
                 }
                 Some(deadline)
             }
@@ -795,7 +774,7 @@ impl Supervisor {
             Phase::Running { post_start: Some(mut seq) } => seq.abort(&mut self.runner, libc::SIGKILL, now),
             Phase::Terminating { pre_stop: Some(mut seq), .. } => {
                 seq.abort(&mut self.runner, libc::SIGKILL, now);
-                self.conclude_pre_stop("fail the main process exited during preStop".into());
+                self.prestop.conclude("fail the main process exited during preStop".into());
             }
             _ => {}
         }
@@ -805,21 +784,15 @@ impl Supervisor {
         if let Some(pid) = self.main_pid.take() {
             let _ = signals::send(-pid, libc::SIGKILL); // what is left of the old run's group
         }
-        self.pre_stop_started = None;
-        self.pre_stop_result = None;
-        let b = self.spec.backoff;
-        if now.saturating_duration_since(self.main_started) >= b.reset {
-            self.backoff = Duration::ZERO;
-        }
-        let delay = self.backoff;
-        self.backoff = if delay.is_zero() { b.initial } else { delay.saturating_mul(2).min(b.max) };
+        self.prestop.reset();
+        let delay = self.crash_loop.schedule(now.saturating_duration_since(self.main_started), self.spec.backoff);
         events::emit(
             log::Level::Warn,
             Reason::BackOff,
             &format!(
                 "main process exited ({}); restart {} in {}",
                 status.describe(),
-                self.restarts + 1,
+                self.crash_loop.restarts + 1,
                 show_left(delay)
             ),
         );
