@@ -61,6 +61,29 @@ pub struct Step {
     pub interval: Duration,
     /// Exec steps: how many more times a failure is retried.
     pub retries: u32,
+    /// `restart = "always"`: this step is a sidecar (docs/lifecycle.md L30-L33).
+    pub sidecar: Option<Box<Sidecar>>,
+}
+
+/// A sidecar: an `[[init]]` exec step with `restart = "always"`, started in
+/// its place among the steps and kept running beside the main process. Its
+/// step's `action` holds the name and the start `timeout` (how long the next
+/// step waits for it to start; none: forever).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sidecar {
+    /// The command, user, workdir and env it runs with. At load, only what the
+    /// step sets; `resolve` fills what it leaves unset from `[main]`.
+    pub run: Main,
+    /// Which of user, workdir, env the step set itself (the rest come from `[main]`).
+    pub sets_user: bool,
+    pub sets_workdir: bool,
+    pub sets_env: bool,
+    /// What asks it to stop; SIGTERM unless set.
+    pub stop_signal: i32,
+    /// Its startup, liveness and readiness probes.
+    pub probes: Vec<Probe>,
+    pub post_start: Vec<Hook>,
+    pub pre_stop: Vec<Action>,
 }
 
 /// A postStart action.

@@ -698,7 +698,7 @@ impl TryFrom<RawEntry> for InitEntry {
                 action.kind.word()
             ));
         }
-        Ok(InitEntry(Step { action, interval, retries: r.retries.unwrap_or(0) }))
+        Ok(InitEntry(Step { action, interval, retries: r.retries.unwrap_or(0), sidecar: None }))
     }
 }
 
