@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 pub struct Sequence {
     actions: Vec<Action>,
+    /// Whom exec actions run as, when not as the main process (a sidecar's hooks).
+    who: Option<crate::config::Main>,
     index: usize,
     current: Option<Id>,
     pub started: Instant,
@@ -19,13 +21,18 @@ pub struct Sequence {
 impl Sequence {
     /// Starts the first action (a sequence of none is done at once).
     pub fn start(actions: Vec<Action>, runner: &mut Runner) -> Sequence {
-        let mut s = Sequence { actions, index: 0, current: None, started: Instant::now(), failures: Vec::new() };
+        Sequence::start_as(actions, runner, None)
+    }
+
+    /// `start` for hooks whose exec actions run as `who` (a sidecar's).
+    pub fn start_as(actions: Vec<Action>, runner: &mut Runner, who: Option<crate::config::Main>) -> Sequence {
+        let mut s = Sequence { actions, who, index: 0, current: None, started: Instant::now(), failures: Vec::new() };
         s.launch(runner);
         s
     }
 
     fn launch(&mut self, runner: &mut Runner) {
-        self.current = self.actions.get(self.index).map(|a| runner.start(a, None));
+        self.current = self.actions.get(self.index).map(|a| runner.start_as(a, None, false, self.who.as_ref()));
     }
 
     pub fn is_done(&self) -> bool {

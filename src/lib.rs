@@ -248,6 +248,22 @@ fn status(json: bool, ready: bool, live: bool) -> i32 {
     out(&format!("Ready:       {}\n", field("ready")));
     out(&format!("Live:        {}\n", field("live")));
     out(&format!("PreStop:     {}\n", pre_stop_line(&text)));
+    let sidecars = events::json_objects_after(&text, "\"sidecars\":[");
+    if !sidecars.is_empty() {
+        out("Sidecars:\n");
+        for sc in sidecars {
+            let f = |k: &str| events::json_field(sc, k).unwrap_or_default();
+            let pid = f("pid");
+            out(&format!(
+                "  {}  pid {}  restarts {}  started {}  ready {}\n",
+                f("name"),
+                if pid == "null" { "-" } else { &pid },
+                f("restarts"),
+                f("started"),
+                f("ready")
+            ));
+        }
+    }
     out("Events:\n");
     for e in events::json_objects_after(&text, "\"events\":[") {
         let f = |k: &str| events::json_field(e, k).unwrap_or_default();

@@ -60,6 +60,8 @@ pub enum Verdict {
 }
 
 pub struct Probes {
+    /// Whom exec probes run as, and the name events give, when not the main process.
+    who: Option<(crate::config::Main, String)>,
     startup: Option<Worker>,
     liveness: Option<Worker>,
     readiness: Option<Worker>,
@@ -69,7 +71,22 @@ impl Probes {
     /// Probes of a container whose main process (and postStart) just started.
     pub fn new(probes: &[Probe], now: Instant) -> Probes {
         let find = |w: &str| probes.iter().find(|p| p.which == w).map(|p| Worker::new(p.clone(), now));
-        Probes { startup: find("startup"), liveness: find("liveness"), readiness: find("readiness") }
+        Probes { who: None, startup: find("startup"), liveness: find("liveness"), readiness: find("readiness") }
+    }
+
+    /// Probes of a sidecar: exec probes run as it, events name it.
+    pub fn for_sidecar(probes: &[Probe], now: Instant, run: &crate::config::Main, name: &str) -> Probes {
+        Probes { who: Some((run.clone(), format!("sidecar {name}: "))), ..Probes::new(probes, now) }
+    }
+
+    /// Whether `id` is one of these probes' runs.
+    pub fn owns(&self, id: Id) -> bool {
+        [&self.startup, &self.liveness, &self.readiness].into_iter().flatten().any(|w| w.running == Some(id))
+    }
+
+    /// Whether the startup probe has passed (or there is none).
+    pub fn started(&self) -> bool {
+        self.startup.is_none()
     }
 
     /// Whether the container counts as ready (no readiness probe: ready once running).
@@ -96,9 +113,10 @@ impl Probes {
 
     /// Starts every probe that is due.
     pub fn on_time(&mut self, now: Instant, runner: &mut Runner) {
+        let who = self.who.as_ref().map(|(run, _)| run.clone());
         for w in self.active() {
             if w.running.is_none() && w.next_at <= now {
-                w.running = Some(runner.start_probe(&w.probe.action, w.probe.action.timeout));
+                w.running = Some(runner.start_as(&w.probe.action, w.probe.action.timeout, true, who.as_ref()));
                 w.next_at = now + w.probe.period;
             }
         }
@@ -106,6 +124,7 @@ impl Probes {
 
     /// A probe run finished; returns a verdict when the container must stop.
     pub fn on_done(&mut self, id: Id, outcome: &Outcome, now: Instant) -> Option<Verdict> {
+        let owner = self.who.as_ref().map_or(String::new(), |(_, name)| name.clone());
         let w = [&mut self.startup, &mut self.liveness, &mut self.readiness]
             .into_iter()
             .flatten()
@@ -116,7 +135,7 @@ impl Probes {
         if let Outcome::Failure { message, .. } = outcome {
             // Readiness failing while not ready yet is the normal start: one event a streak.
             if which != "readiness" || w.failures == 0 {
-                events::emit(log::Level::Warn, Reason::Unhealthy, &format!("{which} probe failed: {message}"));
+                events::emit(log::Level::Warn, Reason::Unhealthy, &format!("{owner}{which} probe failed: {message}"));
             } else {
                 log::debug!("{which} probe failed: {message}");
             }
@@ -135,7 +154,7 @@ impl Probes {
         };
         match (which, change) {
             ("startup", Some(true)) => {
-                log::info!("startup probe succeeded: liveness and readiness probes start");
+                log::info!("{owner}startup probe succeeded: liveness and readiness probes start");
                 self.startup = None;
                 for w in [&mut self.liveness, &mut self.readiness].into_iter().flatten() {
                     w.next_at = w.next_at.max(now);
@@ -143,11 +162,12 @@ impl Probes {
                 None
             }
             ("startup" | "liveness", Some(false)) => Some(Verdict::Kill(format!(
-                "{which} probe failed {} times in a row: stopping the container",
-                w.probe.failure_threshold
+                "{owner}{which} probe failed {} times in a row: stopping {}",
+                w.probe.failure_threshold,
+                if owner.is_empty() { "the container" } else { "it" }
             ))),
             ("readiness", Some(flip)) => {
-                log::info!("readiness: {}", if flip { "ready" } else { "not ready" });
+                log::info!("{owner}readiness: {}", if flip { "ready" } else { "not ready" });
                 None
             }
             _ => None,

@@ -131,16 +131,16 @@ impl Runner {
     /// Starts `action`; `limit` overrides its own timeout (init wait steps
     /// bound each attempt). The outcome arrives later through `take_done`.
     pub fn start(&mut self, action: &Action, limit: Option<Duration>) -> Id {
-        self.start_with(action, limit, false)
+        self.start_with(action, limit, false, None)
     }
 
-    /// Starts a probe's action: like `start`, and an exec's output is kept for
-    /// its failure message instead of going to podinit's stdout.
-    pub fn start_probe(&mut self, action: &Action, limit: Option<Duration>) -> Id {
-        self.start_with(action, limit, true)
+    /// `start` for an exec that runs as `who` (a sidecar's hooks and probes)
+    /// rather than as the main process; `capture` keeps a probe's output.
+    pub fn start_as(&mut self, action: &Action, limit: Option<Duration>, capture: bool, who: Option<&Main>) -> Id {
+        self.start_with(action, limit, capture, who)
     }
 
-    fn start_with(&mut self, action: &Action, limit: Option<Duration>, capture: bool) -> Id {
+    fn start_with(&mut self, action: &Action, limit: Option<Duration>, capture: bool, who: Option<&Main>) -> Id {
         let id = self.next;
         self.next += 1;
         let now = Instant::now();
@@ -152,7 +152,7 @@ impl Runner {
                     Some(Some((r, w))) => (Some(r), Some(w)),
                     _ => (None, None),
                 };
-                match process::spawn(argv, &self.main, self.dir.as_deref(), writer) {
+                match process::spawn(argv, who.unwrap_or(&self.main), self.dir.as_deref(), writer) {
                     Ok(pid) => {
                         log::debug!("{}: started process {pid}", action.name);
                         self.inflight.push(InFlight {

@@ -3,9 +3,12 @@
 //! `interval` until they succeed or `timeout` runs out; an exec step runs
 //! once, or `retries` more times with doubling back-off; sleep and eureka
 //! run once. The first step that fails for good fails the container.
+//! A sidecar step (`restart = "always"`) is not run here: the supervisor
+//! starts it (`sidecar_to_launch`) and tells when it has started
+//! (`on_sidecar_started`); the next step waits for that, up to its `timeout`.
 
 use crate::actions::{Kind, Outcome};
-use crate::config::Step;
+use crate::config::{Sidecar, Step};
 use crate::duration;
 use crate::events::{self, Reason};
 use crate::runner::{self, Id, Runner};
@@ -31,6 +34,8 @@ pub struct InitSteps {
     step_started: Instant,
     retry_at: Option<Instant>,
     warned: bool,
+    /// The current step is a sidecar, launched (true) or still to be (false).
+    sidecar: Option<bool>,
 }
 
 fn is_wait(kind: &Kind) -> bool {
@@ -49,6 +54,7 @@ impl InitSteps {
             step_started: now,
             retry_at: None,
             warned: false,
+            sidecar: None,
         }
     }
 
@@ -76,6 +82,10 @@ impl InitSteps {
         self.attempt_started = now;
         self.retry_at = None;
         let step = &self.steps[self.index];
+        if step.sidecar.is_some() {
+            self.sidecar = Some(false);
+            return;
+        }
         // A wait step's `timeout` bounds the whole wait; each attempt gets at most 10 s.
         let limit = if is_wait(&step.action.kind) {
             let mut l = step.interval.max(Duration::from_secs(1)).min(crate::actions::DEFAULT_ATTEMPT);
@@ -94,9 +104,75 @@ impl InitSteps {
         self.current
     }
 
-    /// The next retry, when one is scheduled.
+    /// The next retry, or when a sidecar step gives up waiting.
     pub fn deadline(&self) -> Option<Instant> {
-        self.retry_at
+        self.retry_at.or_else(|| self.sidecar_gives_up_at())
+    }
+
+    fn sidecar_gives_up_at(&self) -> Option<Instant> {
+        self.sidecar?;
+        self.steps[self.index].action.timeout.map(|t| self.step_started + t)
+    }
+
+    /// The sidecar the current step wants started (once): its name and spec.
+    pub fn sidecar_to_launch(&mut self) -> Option<(String, Sidecar)> {
+        if self.sidecar != Some(false) {
+            return None;
+        }
+        self.sidecar = Some(true);
+        let step = &self.steps[self.index];
+        step.sidecar.as_ref().map(|s| (step.action.name.clone(), (**s).clone()))
+    }
+
+    /// Whether the current step waits for a sidecar it launched.
+    pub fn waits_for_sidecar(&self) -> bool {
+        self.sidecar == Some(true)
+    }
+
+    /// The current step's sidecar has started (L30): on to the next step.
+    pub fn on_sidecar_started(&mut self, runner: &mut Runner) -> Progress {
+        self.sidecar = None;
+        let n = self.steps.len();
+        let name = &self.steps[self.index].action.name;
+        events::emit(
+            log::Level::Info,
+            Reason::InitStepSucceeded,
+            &format!("step {}/{n} sidecar {name} started in {}", self.index + 1, runner::took(self.step_started)),
+        );
+        self.next(runner)
+    }
+
+    /// The current sidecar step has waited its `timeout` for the sidecar to start.
+    pub fn sidecar_timed_out(&self, now: Instant) -> Option<Progress> {
+        let at = self.sidecar_gives_up_at()?;
+        if now < at {
+            return None;
+        }
+        let n = self.steps.len();
+        let name = &self.steps[self.index].action.name;
+        events::emit(
+            log::Level::Error,
+            Reason::InitStepFailed,
+            &format!(
+                "step {}/{n} sidecar {name} did not start within {}",
+                self.index + 1,
+                runner::took(self.step_started)
+            ),
+        );
+        Some(Progress::Failed(1))
+    }
+
+    /// Moves to the step after the current one.
+    fn next(&mut self, runner: &mut Runner) -> Progress {
+        self.index += 1;
+        self.attempt = 0;
+        self.warned = false;
+        if self.index == self.steps.len() {
+            return Progress::Done;
+        }
+        self.step_started = Instant::now();
+        self.launch(runner);
+        Progress::Running
     }
 
     /// An action finished; returns how the steps go on.
@@ -120,15 +196,7 @@ impl InitSteps {
                         runner::took(self.step_started)
                     ),
                 );
-                self.index += 1;
-                self.attempt = 0;
-                self.warned = false;
-                if self.index == n {
-                    return Progress::Done;
-                }
-                self.step_started = Instant::now();
-                self.launch(runner);
-                Progress::Running
+                self.next(runner)
             }
             Outcome::Failure { code, message } => {
                 let message = crate::actions::detail(&name, &message);

@@ -12,6 +12,7 @@
 
 mod crash_loop;
 mod pre_stop;
+mod sidecars;
 mod status;
 
 use crate::cli::RunOptions;
@@ -27,6 +28,7 @@ use crate::steps::{InitSteps, Progress};
 use crate::{control, duration, runner, terminal};
 use crash_loop::CrashLoop;
 use pre_stop::PreStopRecord;
+use sidecars::Sidecars;
 use status::Status;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -56,8 +58,9 @@ enum Phase {
         hold: bool,
         killed: bool,
     },
-    /// The main process is gone; leftovers got SIGTERM and get SIGKILL at `kill_at`.
-    Draining { kill_at: Instant, killed: bool },
+    /// The main process is gone; once the sidecars are gone too (`told`),
+    /// leftovers get SIGTERM, and SIGKILL at `kill_at`.
+    Draining { kill_at: Instant, killed: bool, told: bool },
     /// Crash-loop back-off: the main process restarts at `until`; `code` is
     /// what podinit exits with if stopped meanwhile.
     BackOff { until: Instant, code: i32 },
@@ -81,6 +84,8 @@ pub struct Supervisor {
     probes: Option<Probes>,
     /// Restarts of the main process so far, and the next back-off delay.
     crash_loop: CrashLoop,
+    /// The sidecars started by init steps (docs/lifecycle.md L30-L33).
+    sidecars: Sidecars,
     main_started: Instant,
     /// A stop asked for from outside (SIGTERM, `podinit pre-stop`): no restart follows.
     for_good: bool,
@@ -133,6 +138,7 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
             return 1;
         }
     };
+    let sidecars = Sidecars::new(spec.backoff, spec.grace, workdir.clone());
     let (control_tx, control_rx) = mpsc::channel();
     let control = match runner.waker().map_err(|e| e.to_string()).and_then(|w| control::Server::bind(w, control_tx)) {
         Ok(server) => {
@@ -160,6 +166,7 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         started_at: SystemTime::now(),
         probes: None,
         crash_loop: CrashLoop::default(),
+        sidecars,
         main_started: Instant::now(),
         for_good: false,
         foreground_to: None,
@@ -174,7 +181,12 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
             }
         }
         Progress::Failed(code) => return code,
-        Progress::Running => sup.phase = Phase::Initializing(steps),
+        Progress::Running => {
+            sup.phase = Phase::Initializing(steps);
+            if let Some(code) = sup.advance(false) {
+                return code; // a first step that is a sidecar which could not start in time, ...
+            }
+        }
     }
     let code = sup.run_loop();
     if let Some(pgrp) = sup.foreground_to {
@@ -258,10 +270,11 @@ impl Supervisor {
             Phase::Terminating { kill_at: Some(k), .. } => Some(*k),
             Phase::Terminating { grace_deadline, pre_stop: Some(_), .. } => Some(*grace_deadline),
             Phase::Terminating { .. } => None,
-            Phase::Draining { kill_at, killed: false } => Some(*kill_at),
-            Phase::Draining { kill_at, killed: true } => Some(*kill_at + AFTER_KILL),
+            Phase::Draining { told: false, .. } => None,
+            Phase::Draining { kill_at, killed: false, .. } => Some(*kill_at),
+            Phase::Draining { kill_at, killed: true, .. } => Some(*kill_at + AFTER_KILL),
         };
-        [phase, self.runner.deadline()].into_iter().flatten().min()
+        [phase, self.runner.deadline(), self.sidecars.deadline()].into_iter().flatten().min()
     }
 
     /// Starts the main process and its postStart hooks; Err holds the exit
@@ -312,7 +325,7 @@ impl Supervisor {
                     msg.push_str(", reported as exit code 0 (-e)");
                 }
                 events::emit(log::Level::Info, Reason::Exited, &msg);
-            } else if !self.runner.on_exit(pid, status) {
+            } else if !self.sidecars.on_exit(pid, status, &mut self.runner) && !self.runner.on_exit(pid, status) {
                 if self.opts.warn_on_reap {
                     log::warn!("reaped zombie process {pid}: {}", status.describe());
                 } else {
@@ -353,6 +366,8 @@ impl Supervisor {
     /// sequence begins; a second request during preStop skips the rest of it.
     fn stop_requested(&mut self, sig: i32) {
         self.for_good = true;
+        // The stop is final: every started sidecar's preStop starts now (L32).
+        self.sidecars.begin_final_stop(Instant::now() + self.spec.grace, &mut self.runner);
         match &mut self.phase {
             Phase::BackOff { code, .. } => {
                 log::info!("{} during restart back-off: exiting with the last status", signals::name(sig));
@@ -473,6 +488,7 @@ impl Supervisor {
                         self.for_good = true;
                         self.prestop.wait(req.reply);
                         self.begin_pre_stop(true);
+                        self.sidecars.begin_final_stop(Instant::now() + self.spec.grace, &mut self.runner);
                     }
                 }
             }
@@ -486,7 +502,7 @@ impl Supervisor {
             Phase::Initializing(_) | Phase::Aborting { .. } => ("Pending", false),
             Phase::Running { post_start: Some(_) } => ("Pending", false),
             Phase::Running { post_start: None } => {
-                ("Running", running && self.probes.as_ref().is_none_or(Probes::ready))
+                ("Running", running && self.probes.as_ref().is_none_or(Probes::ready) && self.sidecars.ready())
             }
             Phase::BackOff { .. } => ("Pending", false),
             Phase::Terminating { .. } => ("Terminating", false),
@@ -504,6 +520,7 @@ impl Supervisor {
             live: running,
             exit_code: self.main_status.map(ExitStatus::code),
             pre_stop: self.prestop.json(),
+            sidecars: self.sidecars.json(),
             events: events::recent(),
         }
         .to_json()
@@ -554,7 +571,10 @@ impl Supervisor {
         events::emit(log::Level::Warn, Reason::Killing, "grace period over: sending SIGKILL to every process left");
         let pid = self.main_pid.unwrap_or(0);
         let killed = pid == 0 || process::signal(-pid, libc::SIGKILL, &format!("main process {pid}"));
-        process::signal_all(libc::SIGKILL, pid);
+        if !self.sidecars.any_alive() {
+            // With sidecars, leftovers wait until the last sidecar is gone (L32).
+            process::signal_all(libc::SIGKILL, pid);
+        }
         if !killed && self.own_pid == 1 {
             log::error!("the main process cannot be killed: exiting, so that the kernel ends every process left");
             return Some(128 + libc::SIGKILL);
@@ -579,7 +599,9 @@ impl Supervisor {
     /// Moves the lifecycle on after signals, reaping and timers; returns
     /// podinit's exit status once nothing is left to wait for.
     fn advance(&mut self, children_left: bool) -> Option<i32> {
-        let done = self.runner.take_done();
+        let mut done = self.runner.take_done();
+        done.retain(|(id, outcome)| !self.sidecars.on_done(*id, outcome, &mut self.runner));
+        self.sidecars.on_time(Instant::now(), &mut self.runner);
         if let Phase::Initializing(steps) = &mut self.phase {
             let mut progress = Progress::Running;
             for (id, outcome) in done {
@@ -588,20 +610,41 @@ impl Supervisor {
                     break;
                 }
             }
+            let now = Instant::now();
+            // A sidecar step: started here, then the next step waits until it has started (L30).
+            while progress == Progress::Running {
+                if let Some((name, sidecar)) = steps.sidecar_to_launch() {
+                    self.sidecars.launch(name, sidecar, &mut self.runner);
+                    self.sidecars.on_time(now, &mut self.runner);
+                }
+                if !steps.waits_for_sidecar() || !self.sidecars.has_started(self.sidecars.len().saturating_sub(1)) {
+                    break;
+                }
+                progress = steps.on_sidecar_started(&mut self.runner);
+            }
+            if progress == Progress::Running {
+                progress = steps.sidecar_timed_out(now).unwrap_or(Progress::Running);
+            }
             return match progress {
                 Progress::Running => {
-                    steps.on_time(Instant::now(), &mut self.runner);
+                    steps.on_time(now, &mut self.runner);
                     None
                 }
-                Progress::Failed(code) => Some(code),
+                Progress::Failed(code) => self.fail_init(code),
                 Progress::Done => self.start_main().err(),
             };
         }
-        if let Phase::Aborting { step, code } = &self.phase {
-            return match step {
-                Some(id) if self.runner.is_running(*id) => None,
-                _ => Some(*code),
-            };
+        if let Phase::Aborting { step, code } = self.phase {
+            if step.is_some_and(|id| self.runner.is_running(id)) {
+                return None;
+            }
+            if self.sidecars.any_alive() {
+                // The running step is gone: the sidecars stop in reverse order (L32).
+                self.sidecars.main_gone(Instant::now() + self.spec.grace, &mut self.runner);
+                self.sidecars.on_time(Instant::now(), &mut self.runner);
+                return None;
+            }
+            return Some(code);
         }
         let now = Instant::now();
         if let Phase::BackOff { until, .. } = self.phase {
@@ -686,6 +729,18 @@ impl Supervisor {
         }
     }
 
+    /// An init step failed for good: podinit exits with `code`, once the
+    /// sidecars started so far have stopped.
+    fn fail_init(&mut self, code: i32) -> Option<i32> {
+        if !self.sidecars.any_alive() {
+            return Some(code);
+        }
+        self.phase = Phase::Aborting { step: None, code };
+        self.sidecars.main_gone(Instant::now() + self.spec.grace, &mut self.runner);
+        self.sidecars.on_time(Instant::now(), &mut self.runner);
+        None
+    }
+
     /// Once the main process is gone: stop hooks and leftovers, exit when
     /// none is left.
     fn after_main(&mut self, children_left: bool) -> Option<i32> {
@@ -717,34 +772,44 @@ impl Supervisor {
             Phase::Initializing(_) | Phase::Aborting { .. } | Phase::BackOff { .. } => None,
         };
         if let Some(kill_at) = kill_at {
-            self.phase = Phase::Draining { kill_at, killed: false };
-            if children_left {
-                let n = process::signal_all(libc::SIGTERM, group);
-                events::emit(
-                    log::Level::Info,
-                    Reason::Killing,
-                    &format!(
-                        "stopping {} left after the main process with SIGTERM, SIGKILL in {}",
-                        n.map_or("the processes".to_string(), |n| format!("{n} process(es)")),
-                        show_left(kill_at.saturating_duration_since(now))
-                    ),
-                );
+            self.phase = Phase::Draining { kill_at, killed: false, told: false };
+            // No restart follows: the sidecars stop in reverse order, each after its own preStop (L33).
+            self.sidecars.main_gone(kill_at, &mut self.runner);
+            self.sidecars.on_time(now, &mut self.runner);
+        }
+        // Leftovers get SIGTERM once the last sidecar is gone (L32).
+        if let Phase::Draining { kill_at, told: told @ false, .. } = &mut self.phase {
+            if !self.sidecars.any_alive() {
+                *told = true;
+                let kill_at = *kill_at;
+                if children_left {
+                    let n = process::signal_all(libc::SIGTERM, group);
+                    events::emit(
+                        log::Level::Info,
+                        Reason::Killing,
+                        &format!(
+                            "stopping {} left after the main process with SIGTERM, SIGKILL in {}",
+                            n.map_or("the processes".to_string(), |n| format!("{n} process(es)")),
+                            show_left(kill_at.saturating_duration_since(now))
+                        ),
+                    );
+                }
             }
         }
         if !children_left {
             return Some(code);
         }
         match self.phase {
-            Phase::Draining { kill_at, killed: false } if now >= kill_at => {
+            Phase::Draining { kill_at, killed: false, told: true } if now >= kill_at => {
                 events::emit(
                     log::Level::Warn,
                     Reason::Killing,
                     "grace period over: sending SIGKILL to every process left",
                 );
                 process::signal_all(libc::SIGKILL, group);
-                self.phase = Phase::Draining { kill_at, killed: true };
+                self.phase = Phase::Draining { kill_at, killed: true, told: true };
             }
-            Phase::Draining { kill_at, killed: true } if now >= kill_at + AFTER_KILL => {
+            Phase::Draining { kill_at, killed: true, .. } if now >= kill_at + AFTER_KILL => {
                 log::warn!("processes left after SIGKILL are abandoned");
                 return Some(code);
             }
@@ -770,7 +835,7 @@ impl Supervisor {
     /// restart at once, then `initial` doubling to `max`, back to immediate
     /// after `reset` of stable running.
     fn back_off(&mut self, status: ExitStatus, code: i32, now: Instant) {
-        match std::mem::replace(&mut self.phase, Phase::Draining { kill_at: now, killed: false }) {
+        match std::mem::replace(&mut self.phase, Phase::Draining { kill_at: now, killed: false, told: false }) {
             Phase::Running { post_start: Some(mut seq) } => seq.abort(&mut self.runner, libc::SIGKILL, now),
             Phase::Terminating { pre_stop: Some(mut seq), .. } => {
                 seq.abort(&mut self.runner, libc::SIGKILL, now);

@@ -16,6 +16,8 @@ pub struct Status {
     pub exit_code: Option<i32>,
     /// The preStop part's object (state, took_ms, failed, failures).
     pub pre_stop: String,
+    /// Each sidecar: name, pid, restarts, started, ready (a JSON array).
+    pub sidecars: String,
     /// The recent events, each a JSON object.
     pub events: Vec<String>,
 }
@@ -24,7 +26,7 @@ impl Status {
     pub fn to_json(&self) -> String {
         let opt = |v: Option<i32>| v.map_or("null".into(), |v| v.to_string());
         format!(
-            "{{\"phase\":\"{}\",\"main_pid\":{},\"started_at\":\"{}\",\"restarts\":{},\"ready\":{},\"live\":{},\"exit_code\":{},\"pre_stop\":{},\"events\":[{}]}}",
+            "{{\"phase\":\"{}\",\"main_pid\":{},\"started_at\":\"{}\",\"restarts\":{},\"ready\":{},\"live\":{},\"exit_code\":{},\"pre_stop\":{},\"sidecars\":{},\"events\":[{}]}}",
             self.phase,
             opt(self.main_pid),
             crate::events::timestamp(self.started_at),
@@ -33,6 +35,7 @@ impl Status {
             self.live,
             opt(self.exit_code),
             self.pre_stop,
+            self.sidecars,
             self.events.join(",")
         )
     }
@@ -53,6 +56,7 @@ mod tests {
             live: true,
             exit_code: None,
             pre_stop: "{\"state\":\"not run\"}".into(),
+            sidecars: "[]".into(),
             events: vec!["{\"reason\":\"Started\"}".into()],
         };
         let json = s.to_json();
