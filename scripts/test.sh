@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
+# The crate docs build without a warning, and the crate as crates.io would
+# get it packages, builds and installs into a working podinit.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+scripts/package-check.sh
 # A test that cannot run here (no podman, no unshare, ...) records itself in this
 # ledger (tests/common: skip); the runner counts it as passed, so the ledger is
 # reported after each run as what was skipped. PODINIT_TESTS_STRICT=1 makes a
