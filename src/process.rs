@@ -2,7 +2,7 @@
 //! child in one place, and signalling whatever is left at the end.
 //!
 //! The supervisor is the only caller of `reap`, so no status is ever stolen
-//! (DESIGN "The event loop"). Nothing here waits on a specific pid.
+//! (docs/design.md "The event loop"). Nothing here waits on a specific pid.
 
 use crate::config::Main;
 use crate::{signals, user};
@@ -31,7 +31,7 @@ impl ExitStatus {
         }
     }
 
-    /// The shell convention: the exit code, or 128 + N for signal N (LIFECYCLE L15).
+    /// The shell convention: the exit code, or 128 + N for signal N (docs/lifecycle.md L15).
     pub fn code(self) -> i32 {
         match self {
             ExitStatus::Exited(c) => c,
@@ -213,7 +213,7 @@ fn descendants(root: i32) -> io::Result<Vec<i32>> {
 }
 
 /// Makes podinit a child subreaper, so orphans of its tree are re-parented to
-/// it (LIFECYCLE L17, L28). PID 1 is one already.
+/// it (docs/lifecycle.md L17, L28). PID 1 is one already.
 pub fn become_subreaper() -> io::Result<()> {
     // SAFETY: prctl with integer arguments.
     signals::os_result(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How long podinit still waits for SIGKILLed leftovers to be reaped.
 const AFTER_KILL: Duration = Duration::from_secs(5);
-/// What the stop signal always leaves the main process after preStop (LIFECYCLE L4).
+/// What the stop signal always leaves the main process after preStop (docs/lifecycle.md L4).
 const MIN_AFTER_PRE_STOP: Duration = Duration::from_secs(2);
 
 /// Where the container is in its life.
@@ -57,7 +57,7 @@ pub struct Supervisor {
     workdir: Option<PathBuf>,
     main_pid: Option<i32>,
     main_status: Option<ExitStatus>,
-    /// When the preStop part started; it runs at most once per container stop (LIFECYCLE L7).
+    /// When the preStop part started; it runs at most once per container stop (docs/lifecycle.md L7).
     pre_stop_started: Option<Instant>,
     /// Its result once finished (`ok ...` / `fail ...`), for every `podinit pre-stop` caller.
     pre_stop_result: Option<String>,
@@ -289,7 +289,7 @@ impl Supervisor {
 
     /// The one entry point of a request to stop the container (SIGTERM, a
     /// failed postStart). During init the running step is stopped and nothing
-    /// more starts (SPEC behaviour 9); while the main process runs, the stop
+    /// more starts (docs/lifecycle.md B9); while the main process runs, the stop
     /// sequence begins; a second request during preStop skips the rest of it.
     fn stop_requested(&mut self, sig: i32) {
         self.for_good = true;
@@ -355,7 +355,7 @@ impl Supervisor {
         self.phase = Phase::Terminating { grace_deadline, pre_stop: Some(pre_stop), kill_at: None, hold };
     }
 
-    /// LIFECYCLE L4: after preStop, whole elapsed seconds come off the grace
+    /// docs/lifecycle.md L4: after preStop, whole elapsed seconds come off the grace
     /// period and at least 2 s remain; returns when SIGKILL is due.
     fn after_pre_stop(&self, now: Instant) -> Instant {
         let started = self.pre_stop_started.unwrap_or(now);
@@ -681,7 +681,7 @@ impl Supervisor {
 }
 
 impl Supervisor {
-    /// Whether `restart` asks for another run after `status` (LIFECYCLE L13).
+    /// Whether `restart` asks for another run after `status` (docs/lifecycle.md L13).
     fn restart_wanted(&self, status: ExitStatus) -> bool {
         !self.for_good
             && match self.spec.restart {

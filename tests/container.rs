@@ -48,7 +48,7 @@ impl Podman {
     }
 }
 
-/// Podman set up as DESIGN.md describes, or None with the reason printed.
+/// Podman set up as docs/design.md "Testing" describes, or None with the reason printed.
 fn podman() -> Option<Podman> {
     let base = std::env::temp_dir().join("podinit-podman");
     std::fs::create_dir_all(&base).ok()?;

@@ -1,4 +1,4 @@
-//! The TOML config (SPEC "Config file"): serde schema with unknown keys
+//! The TOML config (docs/config.md "The file"): serde schema with unknown keys
 //! rejected, `${VAR}` expansion, durations, signals and users resolved, every
 //! action checked against its section, all while the file loads, so that an
 //! error names file, line and key before anything runs (exit 2).
@@ -29,7 +29,7 @@ pub enum Restart {
 }
 
 /// Crash-loop back-off: first restart at once, then `initial`, doubling up
-/// to `max`; back to immediate after `reset` of stable running (LIFECYCLE L13).
+/// to `max`; back to immediate after `reset` of stable running (docs/lifecycle.md L13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     pub initial: Duration,

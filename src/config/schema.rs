@@ -261,7 +261,7 @@ struct RawFile {
     backoff: Option<RawBackoff>,
 }
 
-/// Crash-loop back-off (LIFECYCLE L13), shortened for tests and impatient users.
+/// Crash-loop back-off (docs/lifecycle.md L13), shortened for tests and impatient users.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBackoff {
@@ -561,7 +561,7 @@ impl TryFrom<RawEntry> for PreStopEntry {
     }
 }
 
-/// A probe entry; liveness and startup need success_threshold 1 (LIFECYCLE L8).
+/// A probe entry; liveness and startup need success_threshold 1 (docs/lifecycle.md L8).
 fn probe(mut r: RawEntry, which: &'static str) -> Result<Probe, String> {
     let mut action = r.action(Section::Probe)?;
     let period = r.period.map(|d| d.0).unwrap_or(Duration::from_secs(10));
