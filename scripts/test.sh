@@ -66,6 +66,8 @@ PODINIT_TEST_BINARY="$PWD/target/small/x86_64-unknown-linux-musl/release/podinit
 # binfmt_misc when the kernel has qemu registered for aarch64, else with the
 # explicit wrapper tests/common prepends. What qemu-user cannot do (the child
 # subreaper) is recorded as skipped by the tests themselves (skip_emulated).
+# Tests are named one by one: a new PID-1 test joins the subset only once it
+# is known to run under qemu (real-time signals, for one, do not).
 scripts/build-small.sh --target aarch64-unknown-linux-musl
 qemu_subset=(
   'cli:*'
@@ -74,7 +76,20 @@ qemu_subset=(
   init:check_prints_the_plan_with_credentials_masked
   init:failing_exec_step_stops_everything_with_its_code
   init:sigterm_during_an_exec_step_stops_it_and_starts_nothing
-  'pid1:*'
+  pid1:exit_codes_are_the_main_process_s
+  pid1:exec_failures_say_what_to_check
+  pid1:forwards_signals_to_the_main_process
+  pid1:rewrite_changes_the_forwarded_signal
+  pid1:group_flag_reaches_the_whole_process_group
+  pid1:without_group_flag_only_the_main_process_gets_the_signal
+  pid1:thousand_orphans_leave_no_zombie
+  pid1:subreaper_adopts_and_reaps_orphans
+  pid1:leftovers_are_stopped_and_podinit_exits_at_once
+  pid1:leftovers_ignoring_sigterm_are_killed_at_the_grace_deadline
+  pid1:subreaper_stops_only_its_own_leftovers
+  pid1:idle_podinit_never_wakes_up
+  pid1:parent_death_signal_reaches_podinit
+  pid1:a_closed_stderr_never_hurts_the_main_process
   stop:out_of_service_then_drain_then_stop_signal
   stop:pre_stop_sleep_without_a_config
   stop:a_long_pre_stop_still_leaves_two_seconds
