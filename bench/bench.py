@@ -21,6 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
 HELPERS = os.path.join(OUT, "helpers")
 SMALL = os.path.join(ROOT, "target/small/x86_64-unknown-linux-musl/release/podinit")
+SMALL_ARM = os.path.join(ROOT, "target/small/aarch64-unknown-linux-musl/release/podinit")
 PLAIN = os.path.join(ROOT, "target/x86_64-unknown-linux-musl/release/podinit")
 
 # name -> argv before the main command. podinit is the shipped build (scripts/build-small.sh).
@@ -79,6 +80,7 @@ def pct(values, q):
 def measure_size():
     sizes = {name: os.path.getsize(argv[0]) for name, argv in INITS.items()}
     sizes["podinit (plain static build)"] = os.path.getsize(PLAIN)
+    sizes["podinit (aarch64)"] = os.path.getsize(SMALL_ARM)
     return sizes
 
 
@@ -304,6 +306,8 @@ def report(r):
         "",
         f"- podinit's plain `cargo build --release --target x86_64-unknown-linux-musl`: {plain:,} bytes;",
         "  the shipped build (scripts/build-small.sh, std rebuilt with panic=immediate-abort) is the one above.",
+        f"- The same shipped build for aarch64 (`scripts/build-small.sh --target aarch64-unknown-linux-musl`):"
+        f" {s['podinit (aarch64)']:,} bytes ({ratio(s['podinit (aarch64)'], s[BASE])} of tini-static, x86_64).",
         f"- podinit with a full config (init step, postStart, preStop Eureka + drain, two probes every 10 s):",
         f"  VmRSS {full['rss_kib']:,} KiB, {full['wakeups']} wake-ups in {r['idle_seconds']} s (its probes ran).",
         f"- Stop precision (podinit only; the peers have neither preStop nor a grace deadline):",
@@ -326,6 +330,7 @@ def report(r):
     ]
     goals = [
         ("size <= 700 KiB", s["podinit"] <= 700 * 1024),
+        ("aarch64 size <= 700 KiB", s["podinit (aarch64)"] <= 700 * 1024),
         ("start-up <= 1.05x tini-static", st["podinit"] <= 1.05 * st[BASE]),
         ("VmRSS <= tini-static", idle["podinit"]["rss_kib"] <= idle[BASE]["rss_kib"]),
         ("VmRSS with a full config <= tini-static", full["rss_kib"] <= idle[BASE]["rss_kib"]),

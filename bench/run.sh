@@ -10,6 +10,7 @@ scripts/setup.sh
 command -v gcc >/dev/null || { apt-get update -qq && apt-get install -y -qq gcc >/dev/null; }
 cargo build --release --target x86_64-unknown-linux-musl
 scripts/build-small.sh >/dev/null
+scripts/build-small.sh --target aarch64-unknown-linux-musl >/dev/null
 mkdir -p bench/out
 gcc -O2 -Wall -Wextra -o bench/out/helpers bench/helpers.c
 exec python3 bench/bench.py "$@"

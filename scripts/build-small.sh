@@ -4,19 +4,43 @@
 # the rust-src component and unstable cargo flags, enabled on the stable
 # toolchain with RUSTC_BOOTSTRAP=1 (the Rust project's own escape hatch).
 # Behaviour is the same; only a panic (which podinit must never reach)
-# would abort without a message. Output: target/small/x86_64-unknown-linux-musl/release/podinit
+# would abort without a message.
+#
+#   scripts/build-small.sh [--target TRIPLE] [CARGO ARGS...]
+#
+# TRIPLE: x86_64-unknown-linux-musl (default) or aarch64-unknown-linux-musl.
+# A target other than the host's is cross-compiled and linked with rust-lld,
+# which ships with rustup (the musl targets bring their own C runtime), so no
+# C cross toolchain is needed. Output: target/small/TRIPLE/release/podinit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target=x86_64-unknown-linux-musl
+if [ "${1:-}" = --target ]; then
+  [ $# -ge 2 ] || { echo "build-small: --target needs a triple, e.g. aarch64-unknown-linux-musl" >&2; exit 2; }
+  target=$2
+  shift 2
+fi
+case "$target" in
+  x86_64-unknown-linux-musl | aarch64-unknown-linux-musl) ;;
+  *) echo "build-small: unsupported target '$target': use x86_64-unknown-linux-musl or aarch64-unknown-linux-musl" >&2; exit 2 ;;
+esac
 rustup component list --installed 2>/dev/null | grep -q '^rust-src' || rustup component add rust-src
-rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
-out=target/small/x86_64-unknown-linux-musl/release/podinit
+rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
+# Cross-linking: rust-lld, unless the caller chose a linker (e.g. Debian's
+# aarch64-linux-gnu-gcc) through the usual cargo variable.
+host=$(rustc -vV | sed -n 's/^host: //p')
+linker_var="CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_LINKER"
+if [ "${host%%-*}" != "${target%%-*}" ] && [ -z "${!linker_var:-}" ]; then
+  export "$linker_var"=rust-lld
+fi
+out=target/small/$target/release/podinit
 if ! RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Crelocation-model=static" \
-  cargo build --release --target x86_64-unknown-linux-musl --target-dir target/small \
+  cargo build --release --target "$target" --target-dir target/small \
   -Z build-std=std,panic_abort "$@"; then
   # A toolchain without these unstable options still gets a working static binary.
   echo "build-small: the small build failed on this toolchain; falling back to the plain static build" >&2
-  cargo build --release --target x86_64-unknown-linux-musl "$@"
+  cargo build --release --target "$target" "$@"
   mkdir -p "$(dirname "$out")"
-  cp target/x86_64-unknown-linux-musl/release/podinit "$out"
+  cp "target/$target/release/podinit" "$out"
 fi
 ls -l "$out"

@@ -1,7 +1,7 @@
 //! The client side of the control socket (`podinit pre-stop`, `podinit
 //! status`): reach the running podinit, or say exactly why not.
 //!
-//! SPEC "hooks that cannot reach podinit": `pre-stop` may run the preStop
+//! docs/lifecycle.md B11: `pre-stop` may run the preStop
 //! actions itself only when no podinit supervises this container AND no
 //! socket file exists at any candidate path; otherwise a failed connect is a
 //! reason with a fix (permission, a missing directory, no socket at all, a
@@ -37,7 +37,7 @@ pub enum Unreachable {
     Other(PathBuf, io::Error),
 }
 
-/// Whether a podinit supervises this container (SPEC: /proc decides).
+/// Whether a podinit supervises this container (docs/lifecycle.md B11: /proc decides).
 #[derive(Debug, PartialEq)]
 pub enum Supervisor {
     Found {

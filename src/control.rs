@@ -1,4 +1,4 @@
-//! The control socket (SPEC behaviour 11, 12): a Unix socket that lets
+//! The control socket (docs/lifecycle.md B11, B12): a Unix socket that lets
 //! `podinit pre-stop` and `podinit status` reach the running podinit.
 //!
 //! Server side: the supervisor polls the listener; each accepted peer is

@@ -3,7 +3,7 @@
 //!
 //! Everything goes through the `log` crate with env_logger as the writer, so
 //! `PODINIT_LOG` / `-v` pick the level. Event reasons follow the kubelet's
-//! names where one exists (SPEC "Events").
+//! names where one exists (docs/config.md "Events").
 
 use crate::cli::LogFormat;
 use std::collections::VecDeque;
@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Lifecycle event reasons (SPEC "Events").
+/// Lifecycle event reasons (docs/config.md "Events").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     Started,

@@ -1,7 +1,7 @@
 //! podinit: a container's PID 1 with the lifecycle the kubelet gives a pod.
 //!
 //! `main` parses the invocation, sets up logging and hands each verb to its
-//! module; it alone turns outcomes into podinit's exit status (SPEC behaviour 10).
+//! module; it alone turns outcomes into podinit's exit status (docs/lifecycle.md B10).
 //! The crate is a library only so that the fuzz target in fuzz/ can reach the
 //! config loader (`fuzz_config`, built with `--cfg fuzzing`); src/main.rs calls `main`.
 

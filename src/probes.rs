@@ -1,4 +1,4 @@
-//! Startup, liveness and readiness probes (LIFECYCLE L8-L10), run on the
+//! Startup, liveness and readiness probes (docs/lifecycle.md L8-L10), run on the
 //! shared action runner with timers that live in the supervisor's poll
 //! timeout: without probes podinit never wakes; with them, only when one is due.
 //!

@@ -2,7 +2,7 @@
 //! child in one place, and signalling whatever is left at the end.
 //!
 //! The supervisor is the only caller of `reap`, so no status is ever stolen
-//! (DESIGN "The event loop"). Nothing here waits on a specific pid.
+//! (docs/design.md "The event loop"). Nothing here waits on a specific pid.
 
 use crate::config::Main;
 use crate::events::{self, Reason};
@@ -32,7 +32,7 @@ impl ExitStatus {
         }
     }
 
-    /// The shell convention: the exit code, or 128 + N for signal N (LIFECYCLE L15).
+    /// The shell convention: the exit code, or 128 + N for signal N (docs/lifecycle.md L15).
     pub fn code(self) -> i32 {
         match self {
             ExitStatus::Exited(c) => c,
@@ -283,7 +283,7 @@ fn descendants(root: i32) -> io::Result<Vec<i32>> {
 }
 
 /// Makes podinit a child subreaper, so orphans of its tree are re-parented to
-/// it (LIFECYCLE L17, L28). PID 1 is one already.
+/// it (docs/lifecycle.md L17, L28). PID 1 is one already.
 pub fn become_subreaper() -> io::Result<()> {
     Ok(nix::sys::prctl::set_child_subreaper(true)?)
 }

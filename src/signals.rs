@@ -1,5 +1,5 @@
 //! Signals: names and numbers, the set podinit reads synchronously through a
-//! signalfd, and the reset a child needs before exec (LIFECYCLE L16, L18).
+//! signalfd, and the reset a child needs before exec (docs/lifecycle.md L16, L18).
 //!
 //! podinit blocks every catchable signal before any child exists and reads
 //! them from one signalfd inside the supervisor's poll. Blocked signals are
@@ -231,7 +231,7 @@ impl AsRawFd for SignalFd {
 }
 
 /// In a forked child before exec: default disposition for every signal and an
-/// empty mask (LIFECYCLE L18). Only async-signal-safe calls.
+/// empty mask (docs/lifecycle.md L18). Only async-signal-safe calls.
 pub fn reset_for_exec() {
     // SAFETY: sigaction/sigprocmask are async-signal-safe; errors for
     // uncatchable or reserved signals are harmless and ignored.

@@ -1,4 +1,4 @@
-//! Init steps (LIFECYCLE L11): run in order before the main process, each
+//! Init steps (docs/lifecycle.md L11): run in order before the main process, each
 //! succeeding before the next. Wait kinds (tcp, http, dns) are retried every
 //! `interval` until they succeed or `timeout` runs out; an exec step runs
 //! once, or `retries` more times with doubling back-off; sleep and eureka

@@ -48,7 +48,7 @@ impl Podman {
     }
 }
 
-/// Podman set up as DESIGN.md describes, or None with the reason printed.
+/// Podman set up as docs/design.md "Testing" describes, or None with the reason printed.
 fn podman() -> Option<Podman> {
     let base = std::env::temp_dir().join("podinit-podman");
     std::fs::create_dir_all(&base).ok()?;
@@ -331,4 +331,81 @@ fn a_container_without_cap_kill_reports_the_failed_kill() {
     assert!(logs.lines().any(|l| l.contains("FailedKill") && l.contains("uid 65534")), "{logs}");
     assert!(!logs.contains("Killing: sent SIGTERM"), "a failed kill reported as sent: {logs}");
     assert!(!logs.lines().any(|l| l == "got TERM"), "the main process got SIGTERM after all: {logs}");
+}
+
+/// examples/kubernetes/pod.yaml under `podman kube play`, the closest thing to
+/// a kubelet on one machine, with the demo image of examples/kubernetes built
+/// from the local binary. The app serves; the pod's stop runs podinit's
+/// preStop once (one Eureka PUT, the drain) before the app hears SIGTERM.
+/// podman 4.3 runs no preStop hook, ignores terminationGracePeriodSeconds and
+/// SIGKILLs at once on `kube down` (`Stopping ctr ... (timeout 0)`), so the
+/// pod is stopped with `podman pod stop -t` first, as the README says.
+#[test]
+fn kube_play_runs_pre_stop_once_before_the_app_stops() {
+    let Some(p) = podman() else { return };
+    build_images(&p); // localhost/podinit:test, the example's `FROM localhost/podinit`
+    p.run(&["tag", "localhost/podinit:test", "localhost/podinit:latest"]);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes");
+    let dir = TempDir::new("kube");
+    for f in ["Containerfile", "podinit.toml", "demo-app.sh"] {
+        std::fs::copy(root.join(f), dir.path(f)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", dir.path("busybox")).unwrap();
+    p.run(&["build", "-t", "localhost/podinit-demo:latest", &dir.0.to_string_lossy()]);
+
+    let eureka = Server::start(|_, _| 200);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let pod = format!("podinit-demo-{}", std::process::id());
+    let manifest = std::fs::read_to_string(root.join("pod.yaml"))
+        .unwrap()
+        .replace("name: podinit-demo\n", &format!("name: {pod}\n"))
+        .replace("http://127.0.0.1:8761/eureka", &format!("http://127.0.0.1:{}/eureka", eureka.port))
+        .replace("value: \"8080\"", &format!("value: \"{port}\""))
+        .replace("value: 5s", "value: 1500ms")
+        .replace(
+            "        - name: PODINIT_SOCKET\n",
+            &format!(
+                "        - name: STOP_NOTIFY_URL\n          value: http://127.0.0.1:{}/app-stopping\n        - name: PODINIT_SOCKET\n",
+                eureka.port
+            ),
+        );
+    assert!(manifest.contains(&format!("{}/app-stopping", eureka.port)), "pod.yaml changed shape:\n{manifest}");
+    std::fs::write(dir.path("pod.yaml"), &manifest).unwrap();
+    let yaml = dir.s("pod.yaml");
+    let _ = p.cmd().args(["kube", "down", &yaml]).output();
+    p.run(&["kube", "play", "--network", "host", &yaml]);
+
+    // The app serves.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = std::net::TcpStream::connect(("127.0.0.1", port)).ok().and_then(|mut s| {
+            use std::io::{Read, Write};
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+            let mut body = String::new();
+            s.read_to_string(&mut body).ok()?;
+            Some(body)
+        });
+        if page.is_some_and(|b| b.contains("hello from")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the demo app never served on port {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(eureka.requests().is_empty(), "a registry call before the stop: {:?}", eureka.requests());
+
+    let stopping = Instant::now();
+    p.run(&["pod", "stop", "-t", "30", &pod]);
+    let took = stopping.elapsed();
+    let out = p.run(&["logs", &format!("{pod}-app")]);
+    let logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    p.run(&["kube", "down", &yaml]);
+    let reqs = eureka.requests();
+    let put = format!("/eureka/apps/DEMO/{pod}:demo:{port}/status?value=OUT_OF_SERVICE");
+    let targets: Vec<_> = reqs.iter().map(|r| format!("{} {}", r.method, r.target)).collect();
+    assert_eq!(targets, [format!("PUT {put}"), "GET /app-stopping".to_string()], "{logs}");
+    let drained = reqs[1].at.duration_since(reqs[0].at);
+    assert!(drained >= Duration::from_millis(1400), "the app got SIGTERM {drained:?} after the PUT: {logs}");
+    assert!(took < Duration::from_secs(15), "pod stop took {took:?}: {logs}");
+    assert_eq!(logs.matches("PreStopStarted").count(), 1, "{logs}");
+    assert!(logs.contains("demo-app: got SIGTERM"), "{logs}");
 }

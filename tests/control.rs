@@ -280,7 +280,7 @@ fn bad_clients_and_paths_never_block_or_crash_podinit() {
     assert!(out.stderr.contains("no control socket") && out.stderr.contains("/no/such/dir/pi.sock"), "{}", out.stderr);
 }
 
-/// A read-only root filesystem (SPEC behaviour 12): with /run read-only and
+/// A read-only root filesystem (docs/lifecycle.md B12): with /run read-only and
 /// no PODINIT_SOCKET, podinit makes its socket in /tmp, and `podinit status`
 /// (here run by the main process itself) finds it there; with PODINIT_SOCKET
 /// in a read-only directory podinit runs without a socket and says what to do.

@@ -181,6 +181,9 @@ fn thousand_orphans_leave_no_zombie() {
 
 #[test]
 fn subreaper_adopts_and_reaps_orphans() {
+    if skip_emulated(NO_SUBREAPER_UNDER_QEMU) {
+        return;
+    }
     let dir = TempDir::new("subreaper");
     let script = format!(
         "(sleep 1 & echo $! > {orphan}); touch {ready}; sleep 4",
@@ -228,6 +231,9 @@ fn leftovers_ignoring_sigterm_are_killed_at_the_grace_deadline() {
 
 #[test]
 fn subreaper_stops_only_its_own_leftovers() {
+    if skip_emulated(NO_SUBREAPER_UNDER_QEMU) {
+        return;
+    }
     // Not PID 1: leftovers are found through /proc and nothing outside the tree is touched.
     let mut bystander = std::process::Command::new("sleep").arg("30").spawn().unwrap();
     let out = start_child(&["--grace", "5s", "--", "sh", "-c", "sleep 100 & exit 7"]).wait(LIMIT);

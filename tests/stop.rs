@@ -1,6 +1,6 @@
 //! postStart and the preStop stop sequence with podinit as a real PID 1:
 //! ordering (PUT OUT_OF_SERVICE -> drain -> stop signal), grace deadlines
-//! (LIFECYCLE L4), failing, hanging and slow hooks, and real nginx.
+//! (docs/lifecycle.md L4), failing, hanging and slow hooks, and real nginx.
 
 mod common;
 use common::http::{closed_port, Server};

@@ -1,5 +1,5 @@
 //! `eureka = { url | urls, app, instance, status }`: the status override
-//! `PUT {url}/apps/{APP}/{instance}/status?value={status}` (LIFECYCLE L19-L23),
+//! `PUT {url}/apps/{APP}/{instance}/status?value={status}` (docs/lifecycle.md L19-L23),
 //! tried on each server in turn until one answers 200. Each server gets an
 //! equal share of the time left, so one that hangs (the usual way a host
 //! fails) cannot use up the whole timeout before the next is tried.

@@ -1,5 +1,5 @@
 //! Actions: the one vocabulary shared by init steps, hooks and probes
-//! (SPEC "Actions"). `exec` runs as a child of the supervisor (it alone
+//! (docs/config.md "Actions"). `exec` runs as a child of the supervisor (it alone
 //! reaps), `sleep` is a deadline in the supervisor's poll, and the kinds that
 //! do blocking network I/O (`http`, `tcp`, `dns`, `eureka`) run on a worker
 //! thread through `run_blocking`.
@@ -71,7 +71,7 @@ impl Kind {
         }
     }
 
-    /// Whether this kind may stand in `section` (SPEC "Actions" table).
+    /// Whether this kind may stand in `section` (docs/config.md "Actions" table).
     pub fn allowed_in(&self, section: Section) -> bool {
         match self {
             Kind::Exec(_) | Kind::Http(_) => true,

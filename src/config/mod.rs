@@ -1,4 +1,4 @@
-//! The TOML config (SPEC "Config file"): serde schema with unknown keys
+//! The TOML config (docs/config.md "The file"): serde schema with unknown keys
 //! rejected, `${VAR}` expansion, durations, signals and users resolved, every
 //! action checked against its section, all while the file loads, so that an
 //! error names file, line and key before anything runs (exit 2).
@@ -30,7 +30,7 @@ pub enum Restart {
 }
 
 /// Crash-loop back-off: first restart at once, then `initial`, doubling up
-/// to `max`; back to immediate after `reset` of stable running (LIFECYCLE L13).
+/// to `max`; back to immediate after `reset` of stable running (docs/lifecycle.md L13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     pub initial: Duration,
@@ -225,7 +225,7 @@ fn grace_of(file: &File, over: Option<(Duration, &str)>) -> (Duration, String) {
     }
 }
 
-/// LIFECYCLE L34 and L4 against the grace period the container will have
+/// docs/lifecycle.md L34 and L4 against the grace period the container will have
 /// (`over`, from the command line or environment, else the file's): a
 /// post_start or pre_stop `sleep` longer than it is an error naming file, line
 /// and key (init steps may sleep longer); preStop's worst case (its sleeps
@@ -242,7 +242,7 @@ pub fn check_grace(
     let too_long = |what: String, sleep: Duration| {
         format!(
             "{what}: a sleep of {} is longer than the grace period of {} ({from}): the stop would run into \
-             SIGKILL, and Kubernetes refuses it (LIFECYCLE L34); shorten the sleep or raise the grace period",
+             SIGKILL, and Kubernetes refuses it (docs/lifecycle.md L34); shorten the sleep or raise the grace period",
             shown(sleep),
             shown(grace)
         )
@@ -267,7 +267,7 @@ pub fn check_grace(
     }
     Ok(Some(format!(
         "preStop may take up to {} (sleeps plus timeouts) of the grace period of {} ({from}), leaving less than 2s \
-         for the main process to stop (LIFECYCLE L4): raise the grace period to at least {} (and docker/podman \
+         for the main process to stop (docs/lifecycle.md L4): raise the grace period to at least {} (and docker/podman \
          stop -t with it), or shorten preStop",
         shown(total),
         shown(grace),

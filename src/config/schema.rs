@@ -396,7 +396,7 @@ struct RawFile {
     backoff: Option<RawBackoff>,
 }
 
-/// Crash-loop back-off (LIFECYCLE L13), shortened for tests and impatient users.
+/// Crash-loop back-off (docs/lifecycle.md L13), shortened for tests and impatient users.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBackoff {
@@ -658,7 +658,7 @@ impl RawEntry {
 }
 
 /// The instance statuses a Eureka server knows (`InstanceStatus`); it answers
-/// any other value with 500 (LIFECYCLE L19), found out only at stop time.
+/// any other value with 500 (docs/lifecycle.md L19), found out only at stop time.
 const EUREKA_STATUSES: [&str; 5] = ["UP", "DOWN", "STARTING", "OUT_OF_SERVICE", "UNKNOWN"];
 
 fn allows(word: &str, section: Section) -> bool {
@@ -732,7 +732,7 @@ impl TryFrom<RawEntry> for PreStopEntry {
     }
 }
 
-/// A probe entry; liveness and startup need success_threshold 1 (LIFECYCLE L8).
+/// A probe entry; liveness and startup need success_threshold 1 (docs/lifecycle.md L8).
 fn probe(mut r: RawEntry, which: &'static str) -> Result<Probe, String> {
     let mut action = r.action(Section::Probe)?;
     let period = r.period.map(|d| d.0).unwrap_or(super::defaults::PROBE_PERIOD);

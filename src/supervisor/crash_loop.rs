@@ -1,4 +1,4 @@
-//! Crash-loop back-off for a restarted process (LIFECYCLE L13): the first
+//! Crash-loop back-off for a restarted process (docs/lifecycle.md L13): the first
 //! restart at once, then `initial`, doubling up to `max`, back to immediate
 //! after `reset` of stable running. A plain function of how long the last run
 //! lasted, so the rule is tested without processes or clocks.

@@ -76,7 +76,7 @@ pub struct Supervisor {
     workdir: Option<PathBuf>,
     main_pid: Option<i32>,
     main_status: Option<ExitStatus>,
-    /// The current stop's preStop part: it runs at most once per container stop (LIFECYCLE L7).
+    /// The current stop's preStop part: it runs at most once per container stop (docs/lifecycle.md L7).
     prestop: PreStopRecord,
     control: Option<control::Server>,
     control_rx: mpsc::Receiver<control::Request>,
@@ -362,7 +362,7 @@ impl Supervisor {
 
     /// The one entry point of a request to stop the container (SIGTERM, a
     /// failed postStart). During init the running step is stopped and nothing
-    /// more starts (SPEC behaviour 9); while the main process runs, the stop
+    /// more starts (docs/lifecycle.md B9); while the main process runs, the stop
     /// sequence begins; a second request during preStop skips the rest of it.
     fn stop_requested(&mut self, sig: i32) {
         self.for_good = true;
@@ -821,7 +821,7 @@ impl Supervisor {
 }
 
 impl Supervisor {
-    /// Whether `restart` asks for another run after `status` (LIFECYCLE L13).
+    /// Whether `restart` asks for another run after `status` (docs/lifecycle.md L13).
     fn restart_wanted(&self, status: ExitStatus) -> bool {
         !self.for_good
             && match self.spec.restart {

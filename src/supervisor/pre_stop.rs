@@ -1,16 +1,16 @@
 //! What one stop's preStop part leaves behind: when it began, its result for
-//! every `podinit pre-stop` caller (LIFECYCLE L7: it runs at most once per
+//! every `podinit pre-stop` caller (docs/lifecycle.md L7: it runs at most once per
 //! stop, and every caller gets the same answer), its report for `status`,
-//! and the deadline rule that follows it (LIFECYCLE L4).
+//! and the deadline rule that follows it (docs/lifecycle.md L4).
 
 use crate::hooks::Report;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// What the stop signal always leaves the main process after preStop (LIFECYCLE L4).
+/// What the stop signal always leaves the main process after preStop (docs/lifecycle.md L4).
 pub const MIN_AFTER_PRE_STOP: Duration = Duration::from_secs(2);
 
-/// LIFECYCLE L4: after preStop, whole elapsed seconds come off the grace
+/// docs/lifecycle.md L4: after preStop, whole elapsed seconds come off the grace
 /// period and at least 2 s remain; returns when SIGKILL is due.
 pub fn kill_deadline(started: Instant, now: Instant, grace: Duration) -> Instant {
     let elapsed = Duration::from_secs(now.saturating_duration_since(started).as_secs());
@@ -59,7 +59,7 @@ impl PreStopRecord {
         }
     }
 
-    /// When SIGKILL is due if preStop ends `now` (LIFECYCLE L4).
+    /// When SIGKILL is due if preStop ends `now` (docs/lifecycle.md L4).
     pub fn kill_deadline(&self, now: Instant, grace: Duration) -> Instant {
         kill_deadline(self.started.unwrap_or(now), now, grace)
     }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 /// The lifecycle state at one moment.
 pub struct Status {
-    /// Pending, Running, Terminating, Succeeded or Failed (LIFECYCLE L14).
+    /// Pending, Running, Terminating, Succeeded or Failed (docs/lifecycle.md L14).
     pub phase: &'static str,
     pub main_pid: Option<i32>,
     pub started_at: SystemTime,

@@ -1,6 +1,6 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1 for tests: it records every request
 //! and answers with the status a handler picks. Used as a health endpoint and
-//! as an emulator of Eureka's REST calls (LIFECYCLE L19-L23).
+//! as an emulator of Eureka's REST calls (docs/lifecycle.md L19-L23).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

@@ -10,14 +10,51 @@ use std::time::{Duration, Instant};
 
 /// The binary under test: `PODINIT_TEST_BINARY` (e.g. the small static build
 /// of scripts/build-small.sh), else the one cargo built for these tests.
+/// With `PODINIT_TEST_WRAPPER` (e.g. `qemu-aarch64-static`, for the aarch64
+/// build on an x86_64 host without binfmt_misc) this is a script that execs
+/// `WRAPPER BINARY ARGS...`, so every way a test starts podinit (directly,
+/// under unshare, from a shell) goes through the wrapper.
 pub fn bin() -> &'static str {
     static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
-        std::env::var("PODINIT_TEST_BINARY")
+        let binary = std::env::var("PODINIT_TEST_BINARY")
             .ok()
             .filter(|b| !b.is_empty())
-            .unwrap_or(env!("CARGO_BIN_EXE_podinit").into())
+            .unwrap_or(env!("CARGO_BIN_EXE_podinit").into());
+        let Some(wrapper) = wrapper() else { return binary };
+        let script = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("podinit-wrapped-{}", std::process::id()));
+        let text = format!("#!/bin/sh\nexec '{wrapper}' '{binary}' \"$@\"\n");
+        std::fs::write(&script, text).expect("write the wrapper script");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod the wrapper script");
+        script.to_string_lossy().into_owned()
     })
+}
+
+/// `PODINIT_TEST_WRAPPER`, when the binary under test runs through one (qemu-user).
+pub fn wrapper() -> Option<String> {
+    std::env::var("PODINIT_TEST_WRAPPER").ok().filter(|w| !w.is_empty())
+}
+
+/// Whether podinit runs under an emulator (`PODINIT_TEST_EMULATED=1`, set by
+/// scripts/test.sh for the aarch64 run, or a `PODINIT_TEST_WRAPPER`). Under
+/// qemu-user the kernel sees qemu, not podinit: a test of behaviour qemu
+/// cannot give calls `skip_emulated` and records itself as skipped.
+pub fn emulated() -> bool {
+    wrapper().is_some() || std::env::var_os("PODINIT_TEST_EMULATED").is_some_and(|v| v == "1")
+}
+
+/// Why subreaper tests skip under qemu (docs/lifecycle.md L28).
+pub const NO_SUBREAPER_UNDER_QEMU: &str =
+    "qemu-user 7.2 answers prctl(PR_SET_CHILD_SUBREAPER) with EINVAL, so podinit is no subreaper there (L28)";
+
+/// When emulated: records a skip with `why` and returns true (the caller
+/// returns). Never counts the test as passed.
+pub fn skip_emulated(why: &str) -> bool {
+    if emulated() {
+        skip(&format!("under qemu-user: {why}"));
+    }
+    emulated()
 }
 
 /// A scratch directory removed on drop.
