@@ -10,7 +10,7 @@ pub mod defaults;
 mod expand;
 mod schema;
 
-use crate::actions::{Action, Kind, Section};
+use crate::actions::{Action, Kind};
 use crate::cli::RunOptions;
 use crate::duration;
 use crate::signals;
@@ -124,7 +124,8 @@ pub struct File {
 /// A postStart or preStop `sleep` and where it stands in the file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HookSleep {
-    pub section: Section,
+    /// The table it stands in: `pre_stop`, `init.pre_stop` (a sidecar's), ...
+    pub table: &'static str,
     pub sleep: Duration,
     /// `line:column` of the value.
     pub at: String,
@@ -249,7 +250,7 @@ pub fn check_grace(
     };
     if let Some(s) = file.hook_sleeps.iter().find(|s| s.sleep > grace) {
         let path = file.path.as_ref().map(|p| format!("{}:", p.display())).unwrap_or_default();
-        return Err(too_long(format!("{path}{}: key `sleep` in {}", s.at, s.section.key()), s.sleep));
+        return Err(too_long(format!("{path}{}: key `sleep` in {}", s.at, s.table), s.sleep));
     }
     if let Some(d) = pre_stop_sleep.filter(|d| *d > grace) {
         return Err(too_long("--pre-stop-sleep or PODINIT_PRE_STOP_SLEEP".into(), d));
