@@ -10,7 +10,7 @@ pub mod defaults;
 mod expand;
 mod schema;
 
-use crate::actions::{Action, Kind, Section};
+use crate::actions::{Action, Kind};
 use crate::cli::RunOptions;
 use crate::duration;
 use crate::signals;
@@ -124,7 +124,8 @@ pub struct File {
 /// A postStart or preStop `sleep` and where it stands in the file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HookSleep {
-    pub section: Section,
+    /// The table it stands in: `pre_stop`, `init.pre_stop` (a sidecar's), ...
+    pub table: &'static str,
     pub sleep: Duration,
     /// `line:column` of the value.
     pub at: String,
@@ -185,6 +186,19 @@ pub fn resolve(cli: &RunOptions, file: File) -> Result<Spec, String> {
             from()
         ));
     }
+    let mut init = file.init;
+    for s in init.iter_mut().filter_map(|s| s.sidecar.as_deref_mut()) {
+        // As exec actions do: what the sidecar leaves unset comes from [main] (not its command).
+        if !s.sets_user {
+            s.run.user.clone_from(&main.user);
+        }
+        if !s.sets_workdir {
+            s.run.workdir.clone_from(&main.workdir);
+        }
+        if !s.sets_env {
+            s.run.env.clone_from(&main.env);
+        }
+    }
     let mut pre_stop = file.pre_stop;
     if let Some(d) = cli.pre_stop_sleep {
         pre_stop.push(Action { name: "pre-stop-sleep".into(), kind: Kind::Sleep(d), timeout: None });
@@ -207,7 +221,7 @@ pub fn resolve(cli: &RunOptions, file: File) -> Result<Spec, String> {
         stop_on,
         restart: file.restart.unwrap_or(Restart::Never),
         main,
-        init: file.init,
+        init,
         post_start: file.post_start,
         pre_stop,
         probes: file.probes,
@@ -249,7 +263,7 @@ pub fn check_grace(
     };
     if let Some(s) = file.hook_sleeps.iter().find(|s| s.sleep > grace) {
         let path = file.path.as_ref().map(|p| format!("{}:", p.display())).unwrap_or_default();
-        return Err(too_long(format!("{path}{}: key `sleep` in {}", s.at, s.section.key()), s.sleep));
+        return Err(too_long(format!("{path}{}: key `sleep` in {}", s.at, s.table), s.sleep));
     }
     if let Some(d) = pre_stop_sleep.filter(|d| *d > grace) {
         return Err(too_long("--pre-stop-sleep or PODINIT_PRE_STOP_SLEEP".into(), d));
@@ -259,16 +273,28 @@ pub fn check_grace(
         Kind::Exec(_) => a.timeout.unwrap_or_default(),
         _ => a.timeout.unwrap_or(crate::actions::DEFAULT_ATTEMPT),
     };
-    let parts: Vec<Duration> = file.pre_stop.iter().map(worst).chain(pre_stop_sleep).collect();
-    let total: Duration = parts.iter().sum();
+    // The main process's preStop and every sidecar's start together (docs/lifecycle.md L32): the longest counts.
+    let parts = file.pre_stop.iter().map(worst).chain(pre_stop_sleep).collect::<Vec<_>>();
+    let main = (String::from("the main process"), parts);
+    let sidecars = file.init.iter().filter_map(|s| {
+        let parts = s.sidecar.as_ref()?.pre_stop.iter().map(worst).collect();
+        Some((format!("sidecar {}", s.action.name), parts))
+    });
+    let groups = std::iter::once(main).chain(sidecars).filter(|(_, parts)| !parts.is_empty());
+    let Some((who, total)) =
+        groups.map(|(who, parts)| (who, parts.iter().sum::<Duration>())).max_by_key(|&(_, total)| total)
+    else {
+        return Ok(None);
+    };
     let floor = Duration::from_secs(2);
-    if parts.is_empty() || total + floor <= grace {
+    if total + floor <= grace {
         return Ok(None);
     }
     Ok(Some(format!(
-        "preStop may take up to {} (sleeps plus timeouts) of the grace period of {} ({from}), leaving less than 2s \
-         for the main process to stop (docs/lifecycle.md L4): raise the grace period to at least {} (and docker/podman \
+        "{} may take up to {} (sleeps plus timeouts) of the grace period of {} ({from}), leaving less than 2s \
+         for {who} to stop (docs/lifecycle.md L4): raise the grace period to at least {} (and docker/podman \
          stop -t with it), or shorten preStop",
+        if who == "the main process" { "preStop".into() } else { format!("the preStop of {who}") },
         shown(total),
         shown(grace),
         shown(total + floor)
@@ -308,10 +334,12 @@ pub fn plan(file: &File) -> String {
             Some(Restart::Always) => "always",
         }
     ));
-    if file.restart.is_some_and(|r| r != Restart::Never) {
+    // Sidecars are restarted with the same back-off.
+    if file.restart.is_some_and(|r| r != Restart::Never) || file.init.iter().any(|s| s.sidecar.is_some()) {
         let b = file.backoff;
         line(format!(
-            "  back-off: first restart at once, then {} doubling to {}, reset after {} running",
+            "  back-off{}: first restart at once, then {} doubling to {}, reset after {} running",
+            if file.restart.is_some_and(|r| r != Restart::Never) { "" } else { " (sidecars)" },
             duration::show(b.initial),
             duration::show(b.max),
             duration::show(b.reset)
@@ -326,22 +354,7 @@ pub fn plan(file: &File) -> String {
             m.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
         }
     ));
-    if let Some((name, ids)) = &m.user {
-        line(format!("  user: {name} (uid {}, gid {}, groups {:?})", ids.uid, ids.gid, ids.groups));
-    }
-    if let Some(w) = &m.workdir {
-        line(format!("  workdir: {}", w.display()));
-    }
-    for (k, v) in &m.env {
-        let v = if crate::actions::is_secret_header(k) || k.to_ascii_lowercase().contains("pass") { "***" } else { v };
-        line(format!("  env: {k}={v}"));
-    }
-    // `name: what it does`, once when the name is the description (`sleep 20s`).
-    let named = |a: &Action| match a.kind.describe() {
-        d if d == a.name => d,
-        d => format!("{}: {d}", a.name),
-    };
-    let timeout = |a: &Action| a.timeout.map(|t| format!(", timeout {}", duration::show(t))).unwrap_or_default();
+    run_lines(m, "  ", &mut line);
     for (i, s) in file.init.iter().enumerate() {
         let rule = match &s.action.kind {
             Kind::Exec(_) if s.retries > 0 => format!(", {} retries from {}", s.retries, duration::show(s.interval)),
@@ -352,33 +365,88 @@ pub fn plan(file: &File) -> String {
             ),
             _ => String::new(),
         };
-        let t = if matches!(s.action.kind, Kind::Tcp(_) | Kind::Http(_) | Kind::Dns(_)) {
-            String::new()
-        } else {
-            timeout(&s.action)
+        let Some(car) = &s.sidecar else {
+            let t = if matches!(s.action.kind, Kind::Tcp(_) | Kind::Http(_) | Kind::Dns(_)) {
+                String::new()
+            } else {
+                timeout(&s.action)
+            };
+            line(format!("init {}: {}{rule}{t}", i + 1, named(&s.action)));
+            continue;
         };
-        line(format!("init {}: {}{rule}{t}", i + 1, named(&s.action)));
+        let start = s.action.timeout.map_or("the next step waits until it has started".into(), |t| {
+            format!("the next step waits up to {} for it to start", duration::show(t))
+        });
+        line(format!("init {}: sidecar {}, restart: always, {start}", i + 1, named(&s.action)));
+        line(format!("  stop_signal: {}", signals::name(car.stop_signal)));
+        run_lines(&car.run, "  ", &mut line);
+        let inherited: Vec<_> = [("user", car.sets_user), ("workdir", car.sets_workdir), ("env", car.sets_env)]
+            .into_iter()
+            .filter_map(|(k, set)| (!set).then_some(k))
+            .collect();
+        if !inherited.is_empty() {
+            line(format!("  {}: from [main]", inherited.join(", ")));
+        }
+        for p in &car.probes {
+            line(format!("  {}", probe_line(p)));
+        }
+        hook_lines(&car.post_start, &car.pre_stop, "  ", &mut line);
     }
-    for (i, h) in file.post_start.iter().enumerate() {
-        let on = if h.kill_on_failure { "kill" } else { "ignore" };
-        line(format!("post_start {}: {}{}, on failure {on}", i + 1, named(&h.action), timeout(&h.action)));
-    }
-    for (i, a) in file.pre_stop.iter().enumerate() {
-        line(format!("pre_stop {}: {}{}", i + 1, named(a), timeout(a)));
-    }
+    hook_lines(&file.post_start, &file.pre_stop, "", &mut line);
     for p in &file.probes {
-        line(format!(
-            "probe.{}: {}: initial_delay {}, period {}, timeout {}, success_threshold {}, failure_threshold {}",
-            p.which,
-            p.action.kind.describe(),
-            duration::show(p.initial_delay),
-            duration::show(p.period),
-            duration::show(p.action.timeout.unwrap_or(defaults::PROBE_TIMEOUT)),
-            p.success_threshold,
-            p.failure_threshold
-        ));
+        line(probe_line(p));
     }
     out
+}
+
+/// The user, workdir and env lines of the main process or a sidecar; env values of secret-looking names masked.
+fn run_lines(m: &Main, indent: &str, line: &mut dyn FnMut(String)) {
+    if let Some((name, ids)) = &m.user {
+        line(format!("{indent}user: {name} (uid {}, gid {}, groups {:?})", ids.uid, ids.gid, ids.groups));
+    }
+    if let Some(w) = &m.workdir {
+        line(format!("{indent}workdir: {}", w.display()));
+    }
+    for (k, v) in &m.env {
+        let v = if crate::actions::is_secret_header(k) || k.to_ascii_lowercase().contains("pass") { "***" } else { v };
+        line(format!("{indent}env: {k}={v}"));
+    }
+}
+
+/// `name: what it does`, once when the name is the description (`sleep 20s`).
+fn named(a: &Action) -> String {
+    match a.kind.describe() {
+        d if d == a.name => d,
+        d => format!("{}: {d}", a.name),
+    }
+}
+
+fn timeout(a: &Action) -> String {
+    a.timeout.map(|t| format!(", timeout {}", duration::show(t))).unwrap_or_default()
+}
+
+/// The post_start and pre_stop lines of the container or of a sidecar.
+fn hook_lines(post_start: &[Hook], pre_stop: &[Action], indent: &str, line: &mut dyn FnMut(String)) {
+    for (i, h) in post_start.iter().enumerate() {
+        let on = if h.kill_on_failure { "kill" } else { "ignore" };
+        line(format!("{indent}post_start {}: {}{}, on failure {on}", i + 1, named(&h.action), timeout(&h.action)));
+    }
+    for (i, a) in pre_stop.iter().enumerate() {
+        line(format!("{indent}pre_stop {}: {}{}", i + 1, named(a), timeout(a)));
+    }
+}
+
+fn probe_line(p: &Probe) -> String {
+    format!(
+        "probe.{}: {}: initial_delay {}, period {}, timeout {}, success_threshold {}, failure_threshold {}",
+        p.which,
+        p.action.kind.describe(),
+        duration::show(p.initial_delay),
+        duration::show(p.period),
+        duration::show(p.action.timeout.unwrap_or(defaults::PROBE_TIMEOUT)),
+        p.success_threshold,
+        p.failure_threshold
+    )
 }
 
 #[cfg(test)]
@@ -446,6 +514,74 @@ mod tests {
         let f = file("grace_period = 60\n[[pre_stop]]\nsleep = 10\n");
         assert!(resolve(&cli(5), f.clone()).unwrap_err().contains("key `sleep` in pre_stop"));
         assert_eq!(resolve(&cli(30), f).unwrap().grace, Duration::from_secs(30));
+    }
+
+    const SIDECARS: &str = "[main]\ncommand = [\"app\"]\nworkdir = \"/app\"\nenv = { A = \"1\" }\n\
+        [[init]]\nname = \"a\"\nexec = [\"proxy\", \"--port\", \"1\"]\nrestart = \"always\"\nenv = { B = \"2\" }\n\
+        [init.probe.startup]\ntcp = \"127.0.0.1:1\"\n[[init.pre_stop]]\nhttp = { url = \"http://u:hunter2@h/quit\" }\n\
+        [[init]]\ntcp = \"127.0.0.1:1\"\n\
+        [[init]]\nname = \"b\"\nexec = [\"shipper\"]\nrestart = \"always\"\nuser = \"nobody\"\nstop_signal = \"QUIT\"\ntimeout = 5\n";
+
+    fn cli(command: &[&str]) -> RunOptions {
+        RunOptions {
+            command: command.iter().map(Into::into).collect(),
+            config: None,
+            group: false,
+            zero_codes: vec![],
+            parent_death: None,
+            rewrite: vec![],
+            grace: None,
+            stop_signal: None,
+            stop_on: None,
+            pre_stop_sleep: None,
+            warn_on_reap: false,
+        }
+    }
+
+    #[test]
+    fn a_sidecar_takes_from_main_what_it_does_not_set_but_never_the_command() {
+        let spec = resolve(&cli(&["other", "cmd"]), file(SIDECARS)).unwrap();
+        assert_eq!(spec.main.command, ["other", "cmd"]);
+        let a = spec.init[0].sidecar.as_ref().unwrap();
+        assert_eq!(a.run.command, ["proxy", "--port", "1"]);
+        assert_eq!(a.run.env, [("B".to_string(), "2".to_string())], "its own env, not [main]'s");
+        assert_eq!(a.run.workdir, Some("/app".into()));
+        assert_eq!(a.run.user, None);
+        assert!(spec.init[1].sidecar.is_none());
+        let b = spec.init[2].sidecar.as_ref().unwrap();
+        assert_eq!(b.run.user.as_ref().map(|u| u.0.as_str()), Some("nobody"));
+        assert_eq!((b.run.workdir.clone(), b.run.env.clone()), (Some("/app".into()), vec![("A".into(), "1".into())]));
+    }
+
+    #[test]
+    fn the_plan_shows_each_sidecar_in_its_place() {
+        let p = plan(&file(SIDECARS));
+        let want = "init 1: sidecar a: exec proxy --port 1, restart: always, the next step waits until it has started\n\
+            \x20 stop_signal: SIGTERM\n  env: B=2\n  user, workdir: from [main]\n\
+            \x20 probe.startup: tcp 127.0.0.1:1: initial_delay 0s, period 10s, timeout 1s, success_threshold 1, failure_threshold 3\n\
+            \x20 pre_stop 1: http http://***@h/quit: http GET http://***@h/quit\n\
+            init 2: tcp 127.0.0.1:1, every 2s until it succeeds\n\
+            init 3: sidecar b: exec shipper, restart: always, the next step waits up to 5s for it to start\n\
+            \x20 stop_signal: SIGQUIT\n  user: nobody (uid 65534, gid 65534, groups [65534])\n  workdir, env: from [main]\n";
+        assert!(p.contains(want), "{p}");
+        assert!(p.contains("  back-off (sidecars): first restart at once, then 10s"), "{p}");
+        assert!(!p.contains("hunter2"), "{p}");
+    }
+
+    #[test]
+    fn a_sidecar_pre_stop_counts_in_the_grace_checks() {
+        let car = |hooks: &str| {
+            file(&format!("grace_period = 10\n[[init]]\nname = \"px\"\nexec = [\"p\"]\nrestart = \"always\"\n{hooks}"))
+        };
+        let e = check_grace(&car("[[init.pre_stop]]\nsleep = 11\n"), None, None).unwrap_err();
+        assert!(e.starts_with("/etc/podinit.toml:7:9: key `sleep` in init.pre_stop: a sleep of 11s is longer"), "{e}");
+        let e = check_grace(&car("[[init.post_start]]\nsleep = \"12s\"\n"), None, None).unwrap_err();
+        assert!(e.contains(":7:9: key `sleep` in init.post_start"), "{e}");
+        // Its worst case, not added to the main process's (they run together): 9 s of 10 leaves under 2 s.
+        let w = check_grace(&car("[[init.pre_stop]]\nsleep = 9\n[[pre_stop]]\nsleep = 1\n"), None, None).unwrap();
+        assert!(w.as_deref().is_some_and(|w| w.starts_with("the preStop of sidecar px may take up to 9s")), "{w:?}");
+        let f = car("[[init.pre_stop]]\nsleep = 4\n[[pre_stop]]\nsleep = 4\n");
+        assert_eq!(check_grace(&f, None, None), Ok(None), "4 s each, together: 6 s left");
     }
 
     #[test]

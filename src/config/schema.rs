@@ -2,7 +2,7 @@
 //! as it is read so that toml attaches the error to its place in the file.
 
 use super::expand::expand;
-use super::{Backoff, File, Hook, HookSleep, Main, Probe, Restart, Step};
+use super::{Backoff, File, Hook, HookSleep, Main, Probe, Restart, Sidecar, Step};
 use crate::actions::{Action, Eureka, Http, Kind, Section};
 use crate::url::Url;
 use crate::{duration, signals, user};
@@ -99,7 +99,7 @@ fn without_prefix<'m>(msg: &'m str, named: Option<&str>) -> &'m str {
 }
 
 /// Every key an action entry (`RawEntry`) may hold, in its order.
-const ENTRY_KEYS: [&str; 15] = [
+const ENTRY_KEYS: [&str; 23] = [
     "name",
     "timeout",
     "exec",
@@ -115,10 +115,21 @@ const ENTRY_KEYS: [&str; 15] = [
     "period",
     "success_threshold",
     "failure_threshold",
+    "restart",
+    "stop_signal",
+    "user",
+    "env",
+    "workdir",
+    "probe",
+    "post_start",
+    "pre_stop",
 ];
 
+/// The keys that make or shape a sidecar (`[[init]]` with `restart = "always"`).
+const SIDECAR_KEYS: [&str; 8] = ["restart", "stop_signal", "user", "env", "workdir", "probe", "post_start", "pre_stop"];
+
 /// The entry keys only some sections take.
-const SECTION_ONLY: [(&str, &[Section]); 7] = [
+const SECTION_ONLY: [(&str, &[Section]); 15] = [
     ("interval", &[Section::Init]),
     ("retries", &[Section::Init]),
     ("on_failure", &[Section::PostStart]),
@@ -126,6 +137,14 @@ const SECTION_ONLY: [(&str, &[Section]); 7] = [
     ("period", &[Section::Probe]),
     ("success_threshold", &[Section::Probe]),
     ("failure_threshold", &[Section::Probe]),
+    ("restart", &[Section::Init]),
+    ("stop_signal", &[Section::Init]),
+    ("user", &[Section::Init]),
+    ("env", &[Section::Init]),
+    ("workdir", &[Section::Init]),
+    ("probe", &[Section::Init]),
+    ("post_start", &[Section::Init]),
+    ("pre_stop", &[Section::Init]),
 ];
 
 /// The keys an entry of `section` takes.
@@ -165,7 +184,8 @@ fn unknown_key(text: &str, at: usize, msg: &str, named: Option<&str>) -> Option<
 /// The action section whose table holds offset `at`: the last header above it.
 fn section_at(text: &str, at: usize) -> Option<Section> {
     let (name, _) = scan(text, 0).take_while(|&(o, _, _)| o <= at).filter_map(|(_, l, s)| header_of(l, s)).last()?;
-    match name.as_str() {
+    // A sidecar's own tables (`[init.probe.readiness]`, `[[init.pre_stop]]`) take what the top-level ones do.
+    match name.strip_prefix("init.").unwrap_or(&name) {
         "init" => Some(Section::Init),
         "post_start" => Some(Section::PostStart),
         "pre_stop" => Some(Section::PreStop),
@@ -225,10 +245,12 @@ fn header_of(line: &str, in_string: bool) -> Option<(String, bool)> {
 /// For an error on `[[name]]`: the offset of the header of the first entry
 /// that fails on its own. Each entry's text (its header, its sub-tables, up
 /// to the next other header) is loaded again alone, through the same loader,
-/// so this costs no code beyond a loop.
+/// so this costs no code beyond a loop. A sidecar's hook (`[[init.pre_stop]]`)
+/// is loaded under a sidecar that is valid on its own.
 fn failing_entry(text: &str, header: &str) -> Option<usize> {
     let (name, _) = header_of(header, false)?;
     let sub = format!("{name}.");
+    let parent = if name.starts_with("init.") { "[[init]]\nexec = [\"true\"]\nrestart = \"always\"\n" } else { "" };
     let headers = scan(text, 0).filter_map(|(at, line, s)| Some((at, header_of(line, s)?)));
     let mut entry: Option<usize> = None;
     for (at, (h, array)) in headers.chain(std::iter::once((text.len(), (String::new(), false)))) {
@@ -236,7 +258,7 @@ fn failing_entry(text: &str, header: &str) -> Option<usize> {
             continue; // `[init.http]` belongs to the entry above it
         }
         if let Some(start) = entry.take() {
-            if toml::from_str::<RawFile>(&text[start..at]).is_err() {
+            if toml::from_str::<RawFile>(&format!("{parent}{}", &text[start..at])).is_err() {
                 return Some(start);
             }
         }
@@ -257,7 +279,12 @@ fn named_key_line(text: &str, start: usize, msg: &str) -> Option<usize> {
     let mut keys = Vec::new();
     for (at, line, in_string) in lines {
         match header_of(line, in_string) {
-            Some((h, _)) if h.starts_with(&sub) => continue,
+            // A sub-table is named by its first key: `[init.probe.readiness]` is `probe`.
+            Some((h, _)) if h.starts_with(&sub) => {
+                let key = h[sub.len()..].split('.').next().unwrap_or("").to_string();
+                keys.push((key, at + (line.len() - line.trim_start().len())));
+                continue;
+            }
             Some(_) => break,
             None if in_string => continue,
             None => {}
@@ -265,7 +292,7 @@ fn named_key_line(text: &str, start: usize, msg: &str) -> Option<usize> {
         if let Some((key, _)) = line.split_once('=') {
             let key = key.trim().trim_matches('"');
             if !key.is_empty() {
-                keys.push((key, at + (line.len() - line.trim_start().len())));
+                keys.push((key.to_string(), at + (line.len() - line.trim_start().len())));
             }
         }
     }
@@ -275,8 +302,8 @@ fn named_key_line(text: &str, start: usize, msg: &str) -> Option<usize> {
             .map(|(i, _)| i)
             .find(|&i| !msg[..i].ends_with(ident) && !msg[i + k.len()..].starts_with(ident))
     };
-    let quoted = keys.iter().filter_map(|&(k, at)| Some((msg.find(&format!("`{k}`"))?, at))).min();
-    let named = quoted.or_else(|| keys.iter().filter_map(|&(k, at)| Some((as_word(k)?, at))).min());
+    let quoted = keys.iter().filter_map(|(k, at)| Some((msg.find(&format!("`{k}`"))?, *at))).min();
+    let named = quoted.or_else(|| keys.iter().filter_map(|(k, at)| Some((as_word(k)?, *at))).min());
     named.map(|(_, at)| at)
 }
 
@@ -412,18 +439,20 @@ impl RawFile {
             let line = before.matches('\n').count() + 1;
             format!("{line}:{}", before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1)
         };
-        let post_start = self.post_start.iter().map(|e| (Section::PostStart, &e.0.action, e.1));
-        let hook_sleeps = post_start
-            .chain(self.pre_stop.iter().map(|e| (Section::PreStop, &e.0, e.1)))
-            .filter_map(|(section, action, at)| match action.kind {
-                Kind::Sleep(sleep) => Some(HookSleep { section, sleep, at: place(at?) }),
+        let post_start = self.post_start.iter().map(|e| ("post_start", &e.0.action, e.1));
+        let mut sleeps: Vec<Sleep> = post_start
+            .chain(self.pre_stop.iter().map(|e| ("pre_stop", &e.0, e.1)))
+            .filter_map(|(table, action, at)| match action.kind {
+                Kind::Sleep(sleep) => Some((table, sleep, at?)),
                 _ => None,
             })
+            .chain(self.init.iter().flat_map(|e| e.1.iter().copied()))
             .collect();
+        sleeps.sort_by_key(|s| s.2);
+        let hook_sleeps =
+            sleeps.into_iter().map(|(table, sleep, at)| HookSleep { table, sleep, at: place(at) }).collect();
         let main = self.main.map(|m| m.0).unwrap_or_default();
-        let p = self.probe;
-        let probes = [p.startup.map(|e| e.0), p.liveness.map(|e| e.0), p.readiness.map(|e| e.0)];
-        let probes = probes.into_iter().flatten().collect();
+        let probes = self.probe.into_vec();
         let b = self.backoff;
         let pick = |f: fn(&RawBackoff) -> Option<Dur>, d: Duration| b.as_ref().and_then(f).map_or(d, |d| d.0);
         let d = Backoff::default();
@@ -498,6 +527,13 @@ struct RawProbes {
     readiness: Option<ReadinessProbe>,
 }
 
+impl RawProbes {
+    fn into_vec(self) -> Vec<Probe> {
+        let probes = [self.startup.map(|e| e.0), self.liveness.map(|e| e.0), self.readiness.map(|e| e.0)];
+        probes.into_iter().flatten().collect()
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table like { url = \"http://host:port/path\", method = \"GET\" }")]
 struct RawHttp {
@@ -541,6 +577,30 @@ struct RawEntry {
     period: Option<Dur>,
     success_threshold: Option<u32>,
     failure_threshold: Option<u32>,
+    restart: Option<RestartAlways>,
+    stop_signal: Option<Sig>,
+    user: Option<Text>,
+    env: Option<BTreeMap<String, Text>>,
+    workdir: Option<Text>,
+    probe: Option<RawProbes>,
+    post_start: Option<Vec<PostStartEntry>>,
+    pre_stop: Option<Vec<PreStopEntry>>,
+}
+
+/// An init step's `restart`: only `"always"` (a sidecar, docs/lifecycle.md L30).
+#[derive(Debug, Clone, Copy)]
+struct RestartAlways;
+
+impl<'de> Deserialize<'de> for RestartAlways {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Text::deserialize(d)?.0.as_str() {
+            "always" => Ok(RestartAlways),
+            other => Err(de::Error::custom(format!(
+                "restart = \"{other}\": only \"always\" makes a sidecar (Kubernetes restartPolicy: Always); \
+                 an init step without `restart` runs once"
+            ))),
+        }
+    }
 }
 
 impl RawEntry {
@@ -561,6 +621,14 @@ impl RawEntry {
             self.period.is_some(),
             self.success_threshold.is_some(),
             self.failure_threshold.is_some(),
+            self.restart.is_some(),
+            self.stop_signal.is_some(),
+            self.user.is_some(),
+            self.env.is_some(),
+            self.workdir.is_some(),
+            self.probe.is_some(),
+            self.post_start.is_some(),
+            self.pre_stop.is_some(),
         ];
         for ((key, allowed), present) in SECTION_ONLY.into_iter().zip(present) {
             if present && !allowed.contains(&section) {
@@ -680,14 +748,36 @@ fn short_name(kind: &Kind) -> String {
     }
 }
 
+/// An init step, and the `sleep`s of its hooks when it is a sidecar (for the grace check).
 #[derive(Deserialize)]
 #[serde(try_from = "RawEntry")]
-struct InitEntry(Step);
+struct InitEntry(Step, Vec<Sleep>);
+
+/// A hook `sleep`: the table it stands in, its length, and the offset of its value.
+type Sleep = (&'static str, Duration, usize);
 
 impl TryFrom<RawEntry> for InitEntry {
     type Error = String;
     fn try_from(mut r: RawEntry) -> Result<Self, String> {
         let action = r.action(Section::Init)?;
+        if r.restart.is_some() {
+            return sidecar(r, action);
+        }
+        let present = [
+            r.stop_signal.is_some(),
+            r.user.is_some(),
+            r.env.is_some(),
+            r.workdir.is_some(),
+            r.probe.is_some(),
+            r.post_start.is_some(),
+            r.pre_stop.is_some(),
+        ];
+        if let Some((key, _)) = SIDECAR_KEYS[1..].iter().zip(present).find(|(_, p)| *p) {
+            return Err(format!(
+                "`{key}` is only for a sidecar: add restart = \"always\" to this step to make it one \
+                 (an init step without it runs once and takes no {key})"
+            ));
+        }
         let interval = r.interval.map(|d| d.0).unwrap_or(Duration::from_secs(2));
         if interval.is_zero() {
             return Err("init: interval must be more than 0s".into());
@@ -698,8 +788,62 @@ impl TryFrom<RawEntry> for InitEntry {
                 action.kind.word()
             ));
         }
-        Ok(InitEntry(Step { action, interval, retries: r.retries.unwrap_or(0), sidecar: None }))
+        Ok(InitEntry(Step { action, interval, retries: r.retries.unwrap_or(0), sidecar: None }, vec![]))
     }
+}
+
+/// An `[[init]]` step with `restart = "always"` (SPEC "Sidecars"): an exec
+/// step with the run settings, probes and hooks of a container; its
+/// `timeout` is how long the next step waits for it to start.
+fn sidecar(mut r: RawEntry, action: Action) -> Result<InitEntry, String> {
+    let Kind::Exec(argv) = &action.kind else {
+        let word = action.kind.word();
+        return Err(format!(
+            "a sidecar (restart = \"always\") runs a command: `{word}` cannot be one; make it an `exec` step, \
+             or drop restart to wait for {word} once"
+        ));
+    };
+    for (key, set) in [("interval", r.interval.is_some()), ("retries", r.retries.is_some())] {
+        if set {
+            return Err(format!(
+                "`{key}` is not for a sidecar: it is restarted on every exit with the [backoff] delays; remove {key}"
+            ));
+        }
+    }
+    let user = match r.user.take() {
+        Some(Text(u)) => Some((u.clone(), user::resolve(&u)?)),
+        None => None,
+    };
+    let (sets_user, sets_workdir, sets_env) = (user.is_some(), r.workdir.is_some(), r.env.is_some());
+    let run = Main {
+        command: argv.iter().map(Into::into).collect(),
+        user,
+        workdir: r.workdir.take().map(|w| w.0.into()),
+        env: r.env.take().unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect(),
+    };
+    let post_start = r.post_start.take().unwrap_or_default();
+    let pre_stop = r.pre_stop.take().unwrap_or_default();
+    let sleeps = post_start
+        .iter()
+        .map(|e| ("init.post_start", &e.0.action, e.1))
+        .chain(pre_stop.iter().map(|e| ("init.pre_stop", &e.0, e.1)))
+        .filter_map(|(table, a, at)| match a.kind {
+            Kind::Sleep(d) => Some((table, d, at?)),
+            _ => None,
+        })
+        .collect();
+    let sidecar = Sidecar {
+        run,
+        sets_user,
+        sets_workdir,
+        sets_env,
+        stop_signal: r.stop_signal.map_or(super::defaults::STOP_SIGNAL, |s| s.0),
+        probes: r.probe.take().map(RawProbes::into_vec).unwrap_or_default(),
+        post_start: post_start.into_iter().map(|e| e.0).collect(),
+        pre_stop: pre_stop.into_iter().map(|e| e.0).collect(),
+    };
+    let step = Step { action, interval: Duration::from_secs(2), retries: 0, sidecar: Some(Box::new(sidecar)) };
+    Ok(InitEntry(step, sleeps))
 }
 
 /// A hook entry keeps the offset of its `sleep` value, for the grace check.

@@ -250,3 +250,130 @@ fn messages_do_not_repeat_the_location() {
     let e = err("[probe.liveness]\nexec = [\"x\"]\nperiod = 0");
     assert_eq!(e, "3:1: key `period`: period must be more than 0s");
 }
+
+const SIDECAR: &str = r#"
+[main]
+command = ["app"]
+[[init]]
+name = "proxy"
+exec = ["socat", "TCP-LISTEN:${PORT},fork", "TCP:db:5432"]
+restart = "always"
+stop_signal = "INT"
+timeout = "20s"
+user = "nobody"
+workdir = "/srv"
+env = { MODE = "proxy" }
+[init.probe.startup]
+tcp = "127.0.0.1:${PORT}"
+period = "1s"
+[init.probe.readiness]
+tcp = "127.0.0.1:${PORT}"
+success_threshold = 2
+[[init.post_start]]
+exec = ["true"]
+on_failure = "ignore"
+[[init.pre_stop]]
+sleep = "5s"
+[[init]]
+tcp = "127.0.0.1:${PORT}"
+"#;
+
+#[test]
+fn a_restart_always_step_is_a_sidecar_with_the_settings_of_a_container() {
+    let f = parse(SIDECAR, &env).unwrap();
+    assert_eq!(f.init.len(), 2);
+    assert!(f.init[1].sidecar.is_none(), "a step without restart is no sidecar");
+    let step = &f.init[0];
+    assert_eq!(step.action.name, "proxy");
+    assert_eq!(step.action.timeout, Some(Duration::from_secs(20)), "timeout is the start timeout");
+    let s = step.sidecar.as_ref().expect("a sidecar");
+    assert_eq!(s.run.command, ["socat", "TCP-LISTEN:8016,fork", "TCP:db:5432"]);
+    let (name, ids) = s.run.user.as_ref().unwrap();
+    assert_eq!((name.as_str(), ids.uid), ("nobody", 65534));
+    assert_eq!(s.run.workdir.as_deref(), Some(std::path::Path::new("/srv")));
+    assert_eq!(s.run.env, [("MODE".to_string(), "proxy".to_string())]);
+    assert!(s.sets_user && s.sets_workdir && s.sets_env);
+    assert_eq!(s.stop_signal, libc::SIGINT);
+    let probes: Vec<_> = s.probes.iter().map(|p| (p.which, p.period, p.success_threshold)).collect();
+    assert_eq!(probes, [("startup", Duration::from_secs(1), 1), ("readiness", Duration::from_secs(10), 2)]);
+    assert_eq!(s.probes[0].action.kind, Kind::Tcp("127.0.0.1:8016".into()));
+    assert!(!s.post_start[0].kill_on_failure);
+    assert_eq!(s.pre_stop[0].kind, Kind::Sleep(Duration::from_secs(5)));
+    // The sidecar's hooks are not the container's; its sleep is checked against the grace period.
+    assert!(f.post_start.is_empty() && f.pre_stop.is_empty() && f.probes.is_empty());
+    assert_eq!(f.hook_sleeps.len(), 1);
+    assert_eq!((f.hook_sleeps[0].table, f.hook_sleeps[0].at.as_str()), ("init.pre_stop", "23:9"));
+    // Unset: SIGTERM, nothing set (resolve fills them from [main]).
+    let f = parse("[[init]]\nexec = [\"x\"]\nrestart = \"always\"\n", &env).unwrap();
+    let s = f.init[0].sidecar.as_ref().unwrap();
+    assert_eq!(s.stop_signal, libc::SIGTERM);
+    assert!(!s.sets_user && !s.sets_workdir && !s.sets_env && s.run.user.is_none() && s.probes.is_empty());
+}
+
+#[test]
+fn sidecar_errors_name_line_and_key() {
+    let cases = [
+        ("[[init]]\nexec = [\"x\"]\nrestart = \"sometimes\"", "3:11: key `restart`: restart = \"sometimes\": only \"always\" makes a sidecar"),
+        ("[[init]]\nexec = [\"x\"]\nrestart = \"never\"", "3:11: key `restart`: restart = \"never\": only \"always\""),
+        (
+            "[[init]]\nexec = [\"x\"]\n\n[init.probe.readiness]\ntcp = \"a:1\"",
+            "4:1: [init.probe.readiness]: `probe` is only for a sidecar: add restart = \"always\" to this step",
+        ),
+        ("[[init]]\nexec = [\"y\"]\n[[init]]\nexec = [\"x\"]\nuser = \"nobody\"", "5:1: key `user`: `user` is only for a sidecar: add restart = \"always\""),
+        ("[[init]]\nexec = [\"x\"]\n[[init.pre_stop]]\nsleep = 1", "3:1: [[init.pre_stop]]: `pre_stop` is only for a sidecar"),
+        (
+            "[[init]]\nrestart = \"always\"\n[init.http]\nurl = \"http://a/\"",
+            "3:1: [init.http]: a sidecar (restart = \"always\") runs a command: `http` cannot be one; make it an `exec` step",
+        ),
+        ("[[init]]\nrestart = \"always\"\ntcp = \"a:1\"", "3:1: key `tcp`: a sidecar (restart = \"always\") runs a command"),
+        ("[[init]]\nrestart = \"always\"\nexec = [\"x\"]\nretries = 3", "4:1: key `retries`: `retries` is not for a sidecar"),
+        ("[[init]]\nrestart = \"always\"\nexec = [\"x\"]\ninterval = 1", "4:1: key `interval`: `interval` is not for a sidecar"),
+        ("[[init]]\nrestart = \"always\"\nexec = [\"x\"]\nstop_signal = \"NOPE\"", "4:1"),
+        // The probe checks of the top level.
+        (
+            "[[init]]\nrestart = \"always\"\nexec = [\"x\"]\n[init.probe.liveness]\nexec = [\"x\"]\nsuccess_threshold = 2",
+            "6:1: key `success_threshold`: success_threshold must be 1 for liveness",
+        ),
+        ("[[init]]\nrestart = \"always\"\nexec = [\"x\"]\n[init.probe.startup]\ndns = \"x\"", "5:1: key `dns`: `dns` is not allowed in probe"),
+        // The hook entry at fault, not the first one.
+        (
+            "[[init]]\nrestart = \"always\"\nexec = [\"x\"]\n[[init.pre_stop]]\nsleep = 1\n[[init.pre_stop]]\ntcp = \"a:1\"",
+            "7:1: key `tcp`: `tcp` is not allowed in pre_stop",
+        ),
+        (
+            "[[init]]\nrestart = \"always\"\nexec = [\"x\"]\n[[init.post_start]]\nexec = [\"x\"]\non_failure = \"boom\"",
+            "6:1: key `on_failure`: on_failure 'boom': expected kill or ignore",
+        ),
+        // Sidecar keys stay out of hooks and probes.
+        ("[[pre_stop]]\nsleep = 1\nrestart = \"always\"", "3:1: key `restart`: `restart` is not allowed in pre_stop"),
+    ];
+    for (text, want) in cases {
+        let e = err(text);
+        assert!(e.starts_with(want), "{text:?}:\n got {e}\nwant {want}");
+    }
+}
+
+#[test]
+fn unknown_keys_in_a_sidecar_table_list_what_that_table_takes() {
+    let head = "[[init]]\nrestart = \"always\"\nexec = [\"x\"]\n";
+    let cases = [
+        (
+            "[init.probe.readiness]\ntcp = \"a:1\"\nperod = 1",
+            "6:1: key `perod`: unknown key: did you mean `period`? a probe takes name, timeout, exec, http, tcp, initial_delay, period, success_threshold, failure_threshold",
+        ),
+        ("[init.probe.readyness]\ntcp = \"a:1\"", "did you mean `readiness`? allowed here: startup, liveness, readiness"),
+        (
+            "[[init.pre_stop]]\nsleep = 1\n[[init.pre_stop]]\nslep = 1",
+            "7:1: key `slep`: unknown key: did you mean `sleep`? a [[pre_stop]] entry takes name, timeout, exec, http, sleep, eureka",
+        ),
+        ("[[init.post_start]]\nexec = [\"x\"]\non-failure = \"kill\"", "6:1: key `on-failure`: unknown key: did you mean `on_failure`?"),
+        ("stop-signal = \"INT\"", "4:1: key `stop-signal`: unknown key: did you mean `stop_signal`? an [[init]] step takes"),
+    ];
+    for (tail, want) in cases {
+        let e = err(&format!("{head}{tail}"));
+        assert!(e.contains(want), "{tail:?}:\n got {e}\nwant {want}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+    let e = err(&format!("{head}wrkdir = \"/\""));
+    assert!(e.contains("restart, stop_signal, user, env, workdir, probe, post_start, pre_stop"), "{e}");
+}
