@@ -78,6 +78,7 @@ fn sidecars_start_in_order_and_gate_the_next_step() {
     ));
     let p = start(&config, &log);
     wait_for_file(&dir.path("log"), "main start", LIMIT);
+    wait_for_file(&dir.path("log"), "a start", LIMIT);
     let out = p.sigterm_and_wait(LIMIT).0;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let err = &out.stderr;
@@ -113,6 +114,7 @@ fn sigterm_stops_main_then_sidecars_in_reverse_order() {
     ));
     let p = start(&config, &log);
     wait_for_file(&dir.path("log"), "main start", LIMIT);
+    wait_for_file(&dir.path("log"), "a start", LIMIT);
     let (out, took) = p.sigterm_and_wait(LIMIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(took < Duration::from_secs(10), "took {took:?}");
@@ -143,6 +145,7 @@ fn a_killed_sidecar_is_restarted_and_main_never_notices() {
     let config = dir.config(&format!("[backoff]\ninitial = \"200ms\"\n{}", sidecar("a", &log, "")));
     let p = start(&config, &log);
     wait_for_file(&dir.path("log"), "main start", LIMIT);
+    wait_for_file(&dir.path("log"), "a start", LIMIT);
     let first = tree(p.pid).into_iter().find(|(_, _, cmd)| cmd.contains("sidecar.py a")).expect("sidecar a");
     // SAFETY: kill has no memory effects.
     unsafe { libc::kill(first.0, libc::SIGKILL) };
@@ -156,6 +159,10 @@ fn a_killed_sidecar_is_restarted_and_main_never_notices() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(lasting_zombies(p.pid).is_empty(), "{:?}", tree(p.pid));
+    while std::fs::read_to_string(dir.path("log")).unwrap_or_default().matches("a start").count() < 2 {
+        assert!(Instant::now() < deadline, "the restarted sidecar never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let out = p.sigterm_and_wait(LIMIT).0;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("BackOff: sidecar a exited"), "{}", out.stderr);
@@ -176,6 +183,7 @@ fn a_sidecar_ignoring_sigterm_is_killed_and_main_status_reported() {
     let config = dir.config(&format!("grace_period = \"3s\"\n{}", sidecar("a", &log, ", \"-\", \"0\", \"1\"")));
     let p = start(&config, &log);
     wait_for_file(&dir.path("log"), "main start", LIMIT);
+    wait_for_file(&dir.path("log"), "a start", LIMIT);
     let (out, took) = p.sigterm_and_wait(LIMIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(8), "took {took:?}: {}", out.stderr);
@@ -196,7 +204,7 @@ fn main_exiting_by_itself_stops_sidecars_in_reverse_and_keeps_its_status() {
     let pre =
         |n: &str| format!("[[init.pre_stop]]\nexec = [\"sh\", \"-c\", \"echo {n}-prestop >> {}\"]\n", dir.s("hooks"));
     let config = dir.config(&format!("{}{}{}{}", sidecar("a", &log, ""), pre("a"), sidecar("b", &log, ""), pre("b")));
-    let main = format!("sleep 0.5; echo main $(date +%s.%N) >> {log}; exit 3");
+    let main = format!("until grep -q 'a start' {log} && grep -q 'b start' {log}; do sleep 0.05; done; exit 3");
     let out = run_pid1(&["-c", &config, "--", "sh", "-c", &main], LIMIT);
     assert_eq!(out.code, 3, "{}", out.stderr);
     let t = times(&dir.path("log"));
@@ -224,6 +232,7 @@ fn a_sidecar_that_is_not_ready_makes_the_container_unready() {
     all.extend(args.iter().map(String::as_str));
     let p = start_pid1_with_socket(&dir, &all);
     wait_for_file(&dir.path("log"), "main start", LIMIT);
+    wait_for_file(&dir.path("log"), "a start", LIMIT);
     let status = |extra: &[&str]| {
         std::process::Command::new(bin()).arg("status").args(extra).env("PODINIT_SOCKET", &sock).output().unwrap()
     };

@@ -326,7 +326,18 @@ impl Sidecars {
     /// sidecars are stopped in reverse order (L32, L33). `grace_deadline`
     /// applies when no final stop set one (a main process that ended by itself).
     pub fn main_gone(&mut self, grace_deadline: Instant, runner: &mut Runner) {
-        self.begin_final_stop(grace_deadline, runner);
+        if !self.stopping {
+            // The main process ended by itself (L33): no preStop has started;
+            // each sidecar runs its own when its turn comes.
+            self.stopping = true;
+            self.grace_deadline = Some(grace_deadline);
+            for p in &mut self.procs {
+                p.restart_at = None;
+                if let Some(mut probes) = p.probes.take() {
+                    probes.stop(runner);
+                }
+            }
+        }
         self.teardown = true;
     }
 
