@@ -130,7 +130,7 @@ fn sigterm_stops_main_then_sidecars_in_reverse_order() {
     assert!(t["main term"] - hm >= 0.95, "main got its stop signal before its preStop ended: {t:?} {hooks:?}");
     assert!(t["b term"] >= t["main exit"], "b stopped before main exited: {t:?}");
     assert!(t["a term"] >= t["b exit"], "a stopped before b exited: {t:?}");
-    assert!(t.get("a start").is_some() && !out.stderr.contains("BackOff"), "{}", out.stderr);
+    assert!(t.contains_key("a start") && !out.stderr.contains("BackOff"), "{}", out.stderr);
 }
 
 /// A sidecar killed while the main process runs is restarted with BackOff;
