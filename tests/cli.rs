@@ -265,3 +265,93 @@ fn an_init_step_message_says_each_thing_once() {
     assert_eq!(line.matches(&format!("127.0.0.1:{port}")).count(), 1, "{line}");
     assert!(line.contains("Connection refused"), "{line}");
 }
+
+/// A sidecar with everything a Kubernetes native sidecar may have, then a
+/// step that needs it: `check` accepts it and shows it in its place.
+const SIDECAR: &str = r#"grace_period = "20s"
+[main]
+command = ["/app/run"]
+workdir = "/app"
+[[init]]
+name = "proxy"
+exec = ["socat", "TCP-LISTEN:15432,fork,reuseaddr", "TCP:db:5432"]
+restart = "always"
+stop_signal = "SIGINT"
+timeout = "30s"
+env = { TOKEN_PASSWORD = "hunter2" }
+[init.probe.startup]
+tcp = "127.0.0.1:15432"
+period = "1s"
+[init.probe.liveness]
+tcp = "127.0.0.1:15432"
+[[init.post_start]]
+exec = ["/bin/true"]
+[[init.pre_stop]]
+http = { url = "http://admin:hunter2@127.0.0.1:15000/drain" }
+timeout = "3s"
+[[init.pre_stop]]
+sleep = "5s"
+[[init]]
+name = "wait-for-proxy"
+tcp = "127.0.0.1:15432"
+"#;
+
+#[test]
+fn check_shows_a_sidecar_in_its_place_among_the_steps() {
+    let dir = TempDir::new("check-sidecar");
+    let (code, out, err) = check(&dir, SIDECAR, &[]);
+    assert_eq!(code, 0, "{err}");
+    let want = [
+        "init 1: sidecar proxy: exec socat TCP-LISTEN:15432,fork,reuseaddr TCP:db:5432, restart: always, the next step waits up to 30s for it to start",
+        "  stop_signal: SIGINT",
+        "  env: TOKEN_PASSWORD=***",
+        "  user, workdir: from [main]",
+        "  probe.startup: tcp 127.0.0.1:15432: initial_delay 0s, period 1s,",
+        "  probe.liveness: tcp 127.0.0.1:15432:",
+        "  post_start 1: /bin/true: exec /bin/true, on failure kill",
+        "  pre_stop 1: http http://***@127.0.0.1:15000/drain: http GET http://***@127.0.0.1:15000/drain, timeout 3s",
+        "  pre_stop 2: sleep 5s",
+        "init 2: wait-for-proxy: tcp 127.0.0.1:15432, every 2s until it succeeds",
+    ];
+    let lines: Vec<&str> = out.lines().collect();
+    let first = lines.iter().position(|l| l.starts_with("init 1:")).unwrap_or_else(|| panic!("{out}"));
+    for (i, w) in want.iter().enumerate() {
+        assert!(lines.get(first + i).is_some_and(|l| l.starts_with(w)), "line {i}: want {w:?} in\n{out}");
+    }
+    assert!(!out.contains("hunter2") && !err.contains("hunter2"), "{out}{err}");
+}
+
+#[test]
+fn check_refuses_bad_sidecars_with_file_line_and_key() {
+    let dir = TempDir::new("check-sidecar-bad");
+    let exec = "[[init]]\nname = \"proxy\"\nexec = [\"socat\"]\n";
+    let cases = [
+        (
+            format!("{exec}restart = \"sometimes\"\n"),
+            "4:11: key `restart`: restart = \"sometimes\": only \"always\" makes a sidecar",
+        ),
+        (
+            format!("{exec}[init.probe.readiness]\ntcp = \"127.0.0.1:1\"\n"),
+            "4:1: [init.probe.readiness]: `probe` is only for a sidecar: add restart = \"always\" to this step",
+        ),
+        (
+            "[[init]]\nrestart = \"always\"\nhttp = { url = \"http://127.0.0.1:1/\" }\n".to_string(),
+            "3:1: key `http`: a sidecar (restart = \"always\") runs a command: `http` cannot be one; make it an `exec` step",
+        ),
+        (
+            format!("{exec}restart = \"always\"\n[init.probe.readiness]\ntcp = \"127.0.0.1:1\"\nperod = \"1s\"\n"),
+            "7:1: key `perod`: unknown key: did you mean `period`? a probe takes name, timeout, exec, http, tcp,",
+        ),
+        (
+            format!("grace_period = 10\n{exec}restart = \"always\"\n[[init.pre_stop]]\nsleep = \"15s\"\n"),
+            "7:9: key `sleep` in init.pre_stop: a sleep of 15s is longer than the grace period of 10s (grace_period)",
+        ),
+    ];
+    for (text, want) in cases {
+        let (code, out, err) = check(&dir, &text, &[]);
+        assert_eq!(code, 2, "{text:?}: {out}{err}");
+        assert!(err.starts_with(&format!("podinit: {}:{want}", dir.s("podinit.toml"))), "{text:?}:\n{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(out.is_empty(), "a plan for a refused config: {out}");
+    }
+}
