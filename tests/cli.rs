@@ -355,3 +355,40 @@ fn check_refuses_bad_sidecars_with_file_line_and_key() {
         assert!(out.is_empty(), "a plan for a refused config: {out}");
     }
 }
+
+/// examples/sidecar.toml and the Pod it mirrors say the same thing: the proxy
+/// is a sidecar before the wait step, with the same command and probes.
+#[test]
+fn the_sidecar_example_mirrors_its_kubernetes_manifest() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let (code, plan, err) = podinit(&["check", "-c", &root.join("sidecar.toml").to_string_lossy()], &[]);
+    assert_eq!(code, 0, "{err}");
+    let steps: Vec<&str> = plan.lines().filter(|l| l.starts_with("init ")).collect();
+    assert_eq!(steps.len(), 2, "{plan}");
+    assert!(
+        steps[0].starts_with(
+            "init 1: sidecar db-proxy: exec socat TCP-LISTEN:15432,fork,reuseaddr TCP:db:5432, restart: always"
+        ),
+        "{plan}"
+    );
+    assert!(steps[1].starts_with("init 2: wait-for-proxy: tcp 127.0.0.1:15432"), "{plan}");
+    assert!(plan.contains("  probe.startup: tcp 127.0.0.1:15432: initial_delay 0s, period 1s, timeout 1s, success_threshold 1, failure_threshold 30"), "{plan}");
+    let pod = std::fs::read_to_string(root.join("kubernetes/sidecar.yaml")).unwrap();
+    let sidecar = pod.find("- name: db-proxy").unwrap();
+    let wait = pod.find("- name: wait-for-proxy").unwrap();
+    assert!(
+        pod.find("initContainers:").unwrap() < sidecar && sidecar < wait && wait < pod.find("containers:\n").unwrap()
+    );
+    let own = &pod[sidecar..wait];
+    for field in [
+        "restartPolicy: Always",
+        "args: [\"TCP-LISTEN:15432,fork,reuseaddr\", \"TCP:db:5432\"]",
+        "startupProbe:",
+        "periodSeconds: 1\n",
+        "failureThreshold: 30",
+        "livenessProbe:",
+    ] {
+        assert!(own.contains(field), "the manifest's sidecar lacks {field:?}");
+    }
+    assert!(pod.contains("terminationGracePeriodSeconds: 30") && plan.contains("grace_period: 30s"));
+}
