@@ -265,3 +265,130 @@ fn an_init_step_message_says_each_thing_once() {
     assert_eq!(line.matches(&format!("127.0.0.1:{port}")).count(), 1, "{line}");
     assert!(line.contains("Connection refused"), "{line}");
 }
+
+/// A sidecar with everything a Kubernetes native sidecar may have, then a
+/// step that needs it: `check` accepts it and shows it in its place.
+const SIDECAR: &str = r#"grace_period = "20s"
+[main]
+command = ["/app/run"]
+workdir = "/app"
+[[init]]
+name = "proxy"
+exec = ["socat", "TCP-LISTEN:15432,fork,reuseaddr", "TCP:db:5432"]
+restart = "always"
+stop_signal = "SIGINT"
+timeout = "30s"
+env = { TOKEN_PASSWORD = "hunter2" }
+[init.probe.startup]
+tcp = "127.0.0.1:15432"
+period = "1s"
+[init.probe.liveness]
+tcp = "127.0.0.1:15432"
+[[init.post_start]]
+exec = ["/bin/true"]
+[[init.pre_stop]]
+http = { url = "http://admin:hunter2@127.0.0.1:15000/drain" }
+timeout = "3s"
+[[init.pre_stop]]
+sleep = "5s"
+[[init]]
+name = "wait-for-proxy"
+tcp = "127.0.0.1:15432"
+"#;
+
+#[test]
+fn check_shows_a_sidecar_in_its_place_among_the_steps() {
+    let dir = TempDir::new("check-sidecar");
+    let (code, out, err) = check(&dir, SIDECAR, &[]);
+    assert_eq!(code, 0, "{err}");
+    let want = [
+        "init 1: sidecar proxy: exec socat TCP-LISTEN:15432,fork,reuseaddr TCP:db:5432, restart: always, the next step waits up to 30s for it to start",
+        "  stop_signal: SIGINT",
+        "  env: TOKEN_PASSWORD=***",
+        "  user, workdir: from [main]",
+        "  probe.startup: tcp 127.0.0.1:15432: initial_delay 0s, period 1s,",
+        "  probe.liveness: tcp 127.0.0.1:15432:",
+        "  post_start 1: /bin/true: exec /bin/true, on failure kill",
+        "  pre_stop 1: http http://***@127.0.0.1:15000/drain: http GET http://***@127.0.0.1:15000/drain, timeout 3s",
+        "  pre_stop 2: sleep 5s",
+        "init 2: wait-for-proxy: tcp 127.0.0.1:15432, every 2s until it succeeds",
+    ];
+    let lines: Vec<&str> = out.lines().collect();
+    let first = lines.iter().position(|l| l.starts_with("init 1:")).unwrap_or_else(|| panic!("{out}"));
+    for (i, w) in want.iter().enumerate() {
+        assert!(lines.get(first + i).is_some_and(|l| l.starts_with(w)), "line {i}: want {w:?} in\n{out}");
+    }
+    assert!(!out.contains("hunter2") && !err.contains("hunter2"), "{out}{err}");
+}
+
+#[test]
+fn check_refuses_bad_sidecars_with_file_line_and_key() {
+    let dir = TempDir::new("check-sidecar-bad");
+    let exec = "[[init]]\nname = \"proxy\"\nexec = [\"socat\"]\n";
+    let cases = [
+        (
+            format!("{exec}restart = \"sometimes\"\n"),
+            "4:11: key `restart`: restart = \"sometimes\": only \"always\" makes a sidecar",
+        ),
+        (
+            format!("{exec}[init.probe.readiness]\ntcp = \"127.0.0.1:1\"\n"),
+            "4:1: [init.probe.readiness]: `probe` is only for a sidecar: add restart = \"always\" to this step",
+        ),
+        (
+            "[[init]]\nrestart = \"always\"\nhttp = { url = \"http://127.0.0.1:1/\" }\n".to_string(),
+            "3:1: key `http`: a sidecar (restart = \"always\") runs a command: `http` cannot be one; make it an `exec` step",
+        ),
+        (
+            format!("{exec}restart = \"always\"\n[init.probe.readiness]\ntcp = \"127.0.0.1:1\"\nperod = \"1s\"\n"),
+            "7:1: key `perod`: unknown key: did you mean `period`? a probe takes name, timeout, exec, http, tcp,",
+        ),
+        (
+            format!("grace_period = 10\n{exec}restart = \"always\"\n[[init.pre_stop]]\nsleep = \"15s\"\n"),
+            "7:9: key `sleep` in init.pre_stop: a sleep of 15s is longer than the grace period of 10s (grace_period)",
+        ),
+    ];
+    for (text, want) in cases {
+        let (code, out, err) = check(&dir, &text, &[]);
+        assert_eq!(code, 2, "{text:?}: {out}{err}");
+        assert!(err.starts_with(&format!("podinit: {}:{want}", dir.s("podinit.toml"))), "{text:?}:\n{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(out.is_empty(), "a plan for a refused config: {out}");
+    }
+}
+
+/// examples/sidecar.toml and the Pod it mirrors say the same thing: the proxy
+/// is a sidecar before the wait step, with the same command and probes.
+#[test]
+fn the_sidecar_example_mirrors_its_kubernetes_manifest() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let (code, plan, err) = podinit(&["check", "-c", &root.join("sidecar.toml").to_string_lossy()], &[]);
+    assert_eq!(code, 0, "{err}");
+    let steps: Vec<&str> = plan.lines().filter(|l| l.starts_with("init ")).collect();
+    assert_eq!(steps.len(), 2, "{plan}");
+    assert!(
+        steps[0].starts_with(
+            "init 1: sidecar db-proxy: exec socat TCP-LISTEN:15432,fork,reuseaddr TCP:db:5432, restart: always"
+        ),
+        "{plan}"
+    );
+    assert!(steps[1].starts_with("init 2: wait-for-proxy: tcp 127.0.0.1:15432"), "{plan}");
+    assert!(plan.contains("  probe.startup: tcp 127.0.0.1:15432: initial_delay 0s, period 1s, timeout 1s, success_threshold 1, failure_threshold 30"), "{plan}");
+    let pod = std::fs::read_to_string(root.join("kubernetes/sidecar.yaml")).unwrap();
+    let sidecar = pod.find("- name: db-proxy").unwrap();
+    let wait = pod.find("- name: wait-for-proxy").unwrap();
+    assert!(
+        pod.find("initContainers:").unwrap() < sidecar && sidecar < wait && wait < pod.find("containers:\n").unwrap()
+    );
+    let own = &pod[sidecar..wait];
+    for field in [
+        "restartPolicy: Always",
+        "args: [\"TCP-LISTEN:15432,fork,reuseaddr\", \"TCP:db:5432\"]",
+        "startupProbe:",
+        "periodSeconds: 1\n",
+        "failureThreshold: 30",
+        "livenessProbe:",
+    ] {
+        assert!(own.contains(field), "the manifest's sidecar lacks {field:?}");
+    }
+    assert!(pod.contains("terminationGracePeriodSeconds: 30") && plan.contains("grace_period: 30s"));
+}
