@@ -409,3 +409,51 @@ fn kube_play_runs_pre_stop_once_before_the_app_stops() {
     assert_eq!(logs.matches("PreStopStarted").count(), 1, "{logs}");
     assert!(logs.contains("demo-app: got SIGTERM"), "{logs}");
 }
+
+/// A sidecar in a real container: `podman stop` (SIGTERM to PID 1) stops the
+/// main process first and the sidecar only after it exited, and the
+/// container's exit code is the main process's.
+#[test]
+fn podman_stop_stops_the_sidecar_after_the_main_process() {
+    let Some(p) = podman() else { return };
+    let image = build_images(&p);
+    let dir = TempDir::new("sidecar-ctr");
+    std::fs::write(
+        dir.path("podinit.toml"),
+        "[[init]]\nname = \"agent\"\nexec = [\"sh\", \"-c\", \"trap 'echo agent got TERM; exit 0' TERM; echo agent up; \
+         while :; do sleep 0.1; done\"]\nrestart = \"always\"\n[[init.pre_stop]]\nexec = [\"sh\", \"-c\", \"echo agent preStop\"]\n",
+    )
+    .unwrap();
+    let name = format!("podinit-sidecar-{}", std::process::id());
+    let _ = p.cmd().args(["rm", "-f", &name]).output();
+    let volume = format!("{}:/cfg:ro", dir.0.display());
+    let script = "trap 'sleep 0.5; echo main got TERM; exit 4' TERM; echo main up; while :; do sleep 0.1; done";
+    p.run(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-v",
+        &volume,
+        "-e",
+        "PODINIT_CONFIG=/cfg/podinit.toml",
+        &image,
+        "sh",
+        "-c",
+        script,
+    ]);
+    wait_for_log(&p, &name, "main up");
+    wait_for_log(&p, &name, "agent up");
+    p.run(&["stop", "-t", "20", &name]);
+    let code = p.text(&["inspect", &name, "--format", "{{.State.ExitCode}}"]);
+    let logs = wait_for_log(&p, &name, "agent got TERM");
+    p.run(&["rm", &name]);
+    assert_eq!(code, "4", "{logs}");
+    let at = |what: &str| logs.find(what).unwrap_or_else(|| panic!("no {what:?}: {logs}"));
+    assert!(at("Started: sidecar agent") < at("Started: main process"), "{logs}");
+    assert!(at("agent preStop") < at("agent got TERM"), "{logs}");
+    assert!(
+        at("main got TERM") < at("agent got TERM"),
+        "the sidecar was stopped before the main process exited: {logs}"
+    );
+}

@@ -792,7 +792,7 @@ impl TryFrom<RawEntry> for InitEntry {
     }
 }
 
-/// An `[[init]]` step with `restart = "always"` (SPEC "Sidecars"): an exec
+/// An `[[init]]` step with `restart = "always"` (docs/lifecycle.md L30-L33): an exec
 /// step with the run settings, probes and hooks of a container; its
 /// `timeout` is how long the next step waits for it to start.
 fn sidecar(mut r: RawEntry, action: Action) -> Result<InitEntry, String> {
