@@ -251,3 +251,85 @@ fn a_sidecar_that_is_not_ready_makes_the_container_unready() {
     let out = p.sigterm_and_wait(LIMIT).0;
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
+
+/// A sidecar that never starts holds the next step, as Kubernetes does;
+/// with the step's `timeout` it fails the container (exit 1) and nothing
+/// after it runs.
+#[test]
+fn a_sidecar_that_never_starts_fails_at_its_timeout() {
+    if !ready() {
+        return;
+    }
+    let dir = TempDir::new("sc-never");
+    let log = dir.s("log");
+    let config = dir.config(&format!(
+        "{}timeout = \"1500ms\"\n[init.probe.startup]\nexec = [\"false\"]\nperiod = \"200ms\"\nfailure_threshold = 1000\n",
+        sidecar("a", &log, "")
+    ));
+    let out = run_pid1(&["-c", &config, "--", "sh", "-c", &format!("echo main >> {log}")], LIMIT);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("InitStepFailed: step 1/1 sidecar a did not start within"), "{}", out.stderr);
+    assert!(out.elapsed >= Duration::from_millis(1400), "{:?}", out.elapsed);
+    let t = std::fs::read_to_string(dir.path("log")).unwrap_or_default();
+    assert!(!t.contains("main"), "the main process ran: {t}");
+}
+
+/// SIGTERM while a step after a sidecar still waits: the step is stopped,
+/// then the sidecar; nothing more starts; exit 143.
+#[test]
+fn sigterm_during_init_steps_stops_the_step_then_the_sidecars() {
+    if !ready() {
+        return;
+    }
+    let dir = TempDir::new("sc-init-stop");
+    let log = dir.s("log");
+    let config = dir.config(&format!(
+        "{}[[init]]\nname = \"never\"\ntcp = \"127.0.0.1:{}\"\ninterval = \"100ms\"\n",
+        sidecar("a", &log, ""),
+        free_port()
+    ));
+    let p = start(&config, &log);
+    wait_for_file(&dir.path("log"), "a start", LIMIT);
+    let (out, took) = p.sigterm_and_wait(LIMIT);
+    assert_eq!(out.code, 143, "{}", out.stderr);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let t = times(&dir.path("log"));
+    assert!(t.contains_key("a term") && !t.contains_key("main start"), "{t:?}");
+}
+
+/// A sidecar's liveness failure: its own preStop, its stop signal, then a
+/// restart; the main process never notices.
+#[test]
+fn a_sidecar_liveness_failure_restarts_it_after_its_own_pre_stop() {
+    if !ready() {
+        return;
+    }
+    let dir = TempDir::new("sc-live");
+    let log = dir.s("log");
+    let flag = dir.s("alive");
+    std::fs::write(&flag, "").unwrap();
+    let config = dir.config(&format!(
+        "[backoff]\ninitial = \"200ms\"\n{}[init.probe.liveness]\nexec = [\"test\", \"-e\", \"{flag}\"]\n\
+         period = \"200ms\"\nfailure_threshold = 1\n[[init.pre_stop]]\nexec = [\"sh\", \"-c\", \"echo a prestop 0 >> {log}\"]\n",
+        sidecar("a", &log, "")
+    ));
+    let p = start(&config, &log);
+    wait_for_file(&dir.path("log"), "main start", LIMIT);
+    wait_for_file(&dir.path("log"), "a start", LIMIT);
+    std::fs::remove_file(&flag).unwrap();
+    wait_for_file(&dir.path("log"), "a prestop", LIMIT);
+    std::fs::write(&flag, "").unwrap(); // the restarted sidecar is alive again
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(dir.path("log")).unwrap_or_default().matches("a start").count() < 2 {
+        assert!(Instant::now() < deadline, "not restarted: {}", std::fs::read_to_string(dir.path("log")).unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = p.sigterm_and_wait(LIMIT).0;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(dir.path("log")).unwrap();
+    let order: Vec<&str> =
+        text.lines().filter(|l| l.starts_with("a ")).map(|l| l.split(' ').nth(1).unwrap_or("")).collect();
+    assert_eq!(&order[..4], ["start", "prestop", "term", "exit"], "{text}");
+    assert_eq!(text.matches("main start").count(), 1, "{text}");
+    assert!(out.stderr.contains("sidecar a: liveness probe failed"), "{}", out.stderr);
+}
