@@ -240,6 +240,9 @@ pub fn plan(file: &File) -> String {
     }
     for (i, a) in file.pre_stop.iter().enumerate() {
         line(format!("pre_stop {}: {}: {}{}", i + 1, a.name, a.kind.describe(), timeout(a)));
+        if let Some(undo) = a.kind.restore() {
+            line(format!("  undone when the main process is restarted in place and ready: {}", undo.describe()));
+        }
     }
     for p in &file.probes {
         line(format!(

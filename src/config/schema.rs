@@ -3,7 +3,7 @@
 
 use super::expand::expand;
 use super::{Backoff, File, Hook, Main, Probe, Restart, Step};
-use crate::actions::{Action, Eureka, Http, Kind, Section};
+use crate::actions::{Action, Consul, Eureka, Http, Kind, Nacos, NacosApi, Section};
 use crate::url::Url;
 use crate::{duration, signals, user};
 use serde::de::{self, Deserializer, Visitor};
@@ -369,10 +369,118 @@ struct RawEureka {
     status: Option<Text>,
 }
 
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { url = \"http://nacos:8848/nacos\", service = \"orders\", ip = \"10.0.0.7\", port = 8080 }"
+)]
+struct RawNacos {
+    url: UrlText,
+    service: Text,
+    ip: Text,
+    port: u16,
+    group: Option<Text>,
+    namespace: Option<Text>,
+    cluster: Option<Text>,
+    ephemeral: Option<bool>,
+    username: Option<Text>,
+    password: Option<Text>,
+    api: Option<Text>,
+    mode: Option<Text>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table like { url = \"http://127.0.0.1:8500\", service_id = \"web-1\" }")]
+struct RawConsul {
+    url: UrlText,
+    service_id: Text,
+    token: Option<Text>,
+    token_file: Option<Text>,
+    mode: Option<Text>,
+    reason: Option<Text>,
+}
+
+/// A registry name or id that goes into a path or query: non-empty, one line.
+fn plain(s: &str, what: &str, v: &str) -> Result<(), String> {
+    if v.trim().is_empty() || v.contains(char::is_control) {
+        return Err(format!("{s}: {what} '{v}' must be non-empty, on one line"));
+    }
+    Ok(())
+}
+
+impl RawNacos {
+    fn kind(self, s: &str) -> Result<Kind, String> {
+        let api = match self.api.as_ref().map(|t| t.0.as_str()).unwrap_or("auto") {
+            "auto" => NacosApi::Auto,
+            "v1" => NacosApi::V1,
+            "v2" => NacosApi::V2,
+            "v3" => NacosApi::V3,
+            other => return Err(format!("{s}: nacos api '{other}': expected auto, v1, v2 or v3")),
+        };
+        let deregister = match self.mode.as_ref().map(|t| t.0.as_str()).unwrap_or("disable") {
+            "disable" => false,
+            "deregister" => true,
+            other => return Err(format!("{s}: nacos mode '{other}': expected disable or deregister")),
+        };
+        let text = |t: Option<Text>| t.map(|t| t.0).unwrap_or_default();
+        let (username, password) = (text(self.username), text(self.password));
+        if username.is_empty() != password.is_empty() {
+            return Err(format!("{s}: nacos takes username and password together (or neither, without auth)"));
+        }
+        let group = self.group.map(|t| t.0).unwrap_or("DEFAULT_GROUP".into());
+        for (what, v) in [("service", &self.service.0), ("ip", &self.ip.0), ("group", &group)] {
+            plain(s, &format!("nacos {what}"), v)?;
+        }
+        if self.port == 0 {
+            return Err(format!("{s}: nacos port must be 1 to 65535"));
+        }
+        Ok(Kind::Nacos(Nacos {
+            url: self.url.0,
+            service: self.service.0,
+            ip: self.ip.0,
+            port: self.port,
+            group,
+            namespace: text(self.namespace),
+            cluster: text(self.cluster),
+            ephemeral: self.ephemeral.unwrap_or(true),
+            username,
+            password,
+            api,
+            deregister,
+            undo: false,
+        }))
+    }
+}
+
+impl RawConsul {
+    fn kind(self, s: &str) -> Result<Kind, String> {
+        let deregister = match self.mode.as_ref().map(|t| t.0.as_str()).unwrap_or("maintenance") {
+            "maintenance" => false,
+            "deregister" => true,
+            other => return Err(format!("{s}: consul mode '{other}': expected maintenance or deregister")),
+        };
+        plain(s, "consul service_id", &self.service_id.0)?;
+        let token = self.token.map(|t| t.0).unwrap_or_default();
+        let token_file = self.token_file.map(|t| t.0).unwrap_or_default();
+        if !token.is_empty() && !token_file.is_empty() {
+            return Err(format!("{s}: consul takes token or token_file, not both"));
+        }
+        Ok(Kind::Consul(Consul {
+            url: self.url.0,
+            service_id: self.service_id.0,
+            token,
+            token_file,
+            deregister,
+            reason: self.reason.map(|t| t.0).unwrap_or("podinit preStop".into()),
+            undo: false,
+        }))
+    }
+}
+
 /// Every key an entry of init, post_start, pre_stop or a probe may hold;
 /// which ones a section accepts is checked in `action`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table with one of exec, http, tcp, dns, sleep, eureka")]
+#[serde(deny_unknown_fields, expecting = "a table with one of exec, http, tcp, dns, sleep, eureka, nacos, consul")]
 struct RawEntry {
     name: Option<Text>,
     timeout: Option<Dur>,
@@ -382,6 +490,8 @@ struct RawEntry {
     dns: Option<Text>,
     sleep: Option<Dur>,
     eureka: Option<RawEureka>,
+    nacos: Option<RawNacos>,
+    consul: Option<RawConsul>,
     interval: Option<Dur>,
     retries: Option<u32>,
     on_failure: Option<Text>,
@@ -472,18 +582,24 @@ impl RawEntry {
                     return Err(format!("{s}: eureka {key} '{v}' must be non-empty, without '/', '?', '#' or spaces"));
                 }
             }
-            kinds.push(Kind::Eureka(Eureka { urls, app: e.app.0, instance: e.instance.0, status }));
+            kinds.push(Kind::Eureka(Eureka { urls, app: e.app.0, instance: e.instance.0, status, undo: false }));
+        }
+        if let Some(n) = self.nacos.take() {
+            kinds.push(n.kind(s)?);
+        }
+        if let Some(c) = self.consul.take() {
+            kinds.push(c.kind(s)?);
         }
         let kind = match kinds.len() {
             1 => kinds.remove(0),
-            0 => return Err(format!("{s}: an entry needs one of exec, http, tcp, dns, sleep, eureka")),
+            0 => return Err(format!("{s}: an entry needs one of exec, http, tcp, dns, sleep, eureka, nacos, consul")),
             _ => {
                 let names: Vec<_> = kinds.iter().map(Kind::word).collect();
                 return Err(format!("{s}: an entry holds exactly one kind, this one has {}", names.join(" and ")));
             }
         };
         if !kind.allowed_in(section) {
-            let allowed = ["exec", "http", "tcp", "dns", "sleep", "eureka"];
+            let allowed = ["exec", "http", "tcp", "dns", "sleep", "eureka", "nacos", "consul"];
             let fits: Vec<_> = allowed.into_iter().filter(|w| allows(w, section)).collect();
             return Err(format!("`{}` is not allowed in {s}: use one of {}", kind.word(), fits.join(", ")));
         }
@@ -507,6 +623,8 @@ fn short_name(kind: &Kind) -> String {
         Kind::Exec(argv) => argv.first().cloned().unwrap_or_default(),
         Kind::Http(h) => format!("http {}", h.url.shown()),
         Kind::Eureka(e) => format!("eureka {}", e.app.to_uppercase()),
+        Kind::Nacos(n) => format!("nacos {}", n.service),
+        Kind::Consul(c) => format!("consul {}", c.service_id),
         other => other.describe(),
     }
 }

@@ -178,3 +178,42 @@ fn mangled_configs_never_panic() {
         let _ = parse(&text, &env);
     }
 }
+
+#[test]
+fn registry_actions_load_with_their_defaults() {
+    let text = "[[pre_stop]]\nnacos = { url = \"http://nacos:8848/nacos\", service = \"orders\", ip = \"10.0.0.7\", port = 8080 }\n\
+                [[pre_stop]]\nconsul = { url = \"http://127.0.0.1:8500\", service_id = \"web-1\", token_file = \"/run/t\" }\n";
+    let f = parse(text, &env).unwrap();
+    let Kind::Nacos(n) = &f.pre_stop[0].kind else { panic!() };
+    assert_eq!((n.group.as_str(), n.namespace.as_str(), n.ephemeral), ("DEFAULT_GROUP", "", true));
+    assert_eq!((n.api, n.deregister, n.undo), (crate::actions::NacosApi::Auto, false, false));
+    let Kind::Consul(c) = &f.pre_stop[1].kind else { panic!() };
+    assert_eq!((c.reason.as_str(), c.deregister, c.token_file.as_str()), ("podinit preStop", false, "/run/t"));
+    assert!(f.pre_stop.iter().all(|a| a.kind.restore().is_some()));
+}
+
+#[test]
+fn registry_mistakes_are_named() {
+    let n = "[[pre_stop]]\nnacos = { url = \"http://n:8848/nacos\", service = \"s\", ip = \"1.2.3.4\", port = 80";
+    let c = "[[pre_stop]]\nconsul = { url = \"http://c:8500\", service_id = \"w\"";
+    let cases = [
+        (format!("{n}, api = \"v4\" }}"), "expected auto, v1, v2 or v3"),
+        (format!("{n}, mode = \"delete\" }}"), "expected disable or deregister"),
+        (format!("{n}, username = \"nacos\" }}"), "username and password together"),
+        (format!("{n}, port2 = 1 }}"), "unknown field `port2`"),
+        (
+            "[[pre_stop]]\nnacos = { url = \"http://n/nacos\", service = \"s\", ip = \"i\", port = \"80\" }".into(),
+            "expected u16",
+        ),
+        ("[[pre_stop]]\nnacos = { url = \"http://n/nacos\", service = \"\", ip = \"i\", port = 80 }".into(), "service"),
+        (format!("{c}, mode = \"drain\" }}"), "expected maintenance or deregister"),
+        (format!("{c}, token = \"t\", token_file = \"/f\" }}"), "token or token_file, not both"),
+        ("[probe.liveness]\nconsul = { url = \"http://c:8500\", service_id = \"w\" }".into(), "not allowed in probe"),
+    ];
+    for (text, want) in cases {
+        let e = err(&text);
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+    let e = err("[[pre_stop]]\nnacos = { url = \"http://n/nacos\", service = \"s\", ip = \"i\", port = 0, password = \"hunter2\" }");
+    assert!(!e.contains("hunter2"), "{e}");
+}
