@@ -245,6 +245,7 @@ pub fn reason(code: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        410 => "Gone",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
         503 => "Service Unavailable",

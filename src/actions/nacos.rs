@@ -301,7 +301,8 @@ fn operate(n: &Nacos, api: NacosApi, deadline: Instant, token: Option<&str>) -> 
 /// text `ok` that v2's `PATCH` answers).
 fn judge(n: &Nacos, api: NacosApi, (code, body, what): (u16, String, String)) -> Step {
     let ncode = json_field(&body, "code");
-    let own = ncode.is_some() || api == NacosApi::V1;
+    // v1 answers text; a JSON answer without `code` is Spring's own 404.
+    let own = ncode.is_some() || (api == NacosApi::V1 && !body.trim_start().starts_with('{'));
     if matches!(code, 405 | 410) || (code == 404 && !own) {
         return Step::Absent(format!("{what}: {code} {}", reason(code)));
     }
