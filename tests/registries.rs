@@ -435,8 +435,22 @@ fn registry_credentials_appear_in_no_output() {
         let ready = dir.s("ready");
         let _ = std::fs::remove_file(&ready);
         let app = format!("trap 'exit 0' TERM; touch {ready}; while :; do sleep 0.02; done");
-        let p = start_pid1(&["-vvv", "--log-format", format, "-c", &cfg, "--", "sh", "-c", &app]);
+        let p = start_pid1_with_socket(&dir, &["-vvv", "--log-format", format, "-c", &cfg, "--", "sh", "-c", &app]);
         wait_for_file(&dir.path("ready"), "", LIMIT);
+        // `podinit pre-stop` through the socket, then `status` (text and JSON).
+        let sock = dir.s("pi.sock");
+        let verb = |args: &[&str]| {
+            let out = Command::new(bin()).args(args).env("PODINIT_SOCKET", &sock).output().unwrap();
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        };
+        let answer = verb(&["pre-stop"]);
+        assert!(answer.contains("fail") || answer.contains("403"), "{answer}");
+        clean("pre-stop through the socket", &answer);
+        for args in [&["status"][..], &["status", "--json"]] {
+            let s = verb(args);
+            assert!(s.contains("FailedPreStopHook"), "{s}");
+            clean("status", &s);
+        }
         p.signal(libc::SIGTERM);
         let out = p.wait(LIMIT);
         assert!(out.stderr.contains("FailedPreStopHook"), "{}", out.stderr);
