@@ -369,35 +369,153 @@ struct RawEureka {
     status: Option<Text>,
 }
 
-#[derive(Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a table like { url = \"http://nacos:8848/nacos\", service = \"orders\", ip = \"10.0.0.7\", port = 8080 }"
-)]
-struct RawNacos {
-    url: UrlText,
-    service: Text,
-    ip: Text,
-    port: u16,
-    group: Option<Text>,
-    namespace: Option<Text>,
-    cluster: Option<Text>,
-    ephemeral: Option<bool>,
-    username: Option<Text>,
-    password: Option<Text>,
-    api: Option<Text>,
-    mode: Option<Text>,
+/// A value in a registry table (`nacos`, `consul`): text (with `${VAR}`
+/// expanded), an integer or a boolean, kept as text. The two tables are read
+/// as maps of these and checked by hand: one small deserializer instead of
+/// one per table (serde's derive costs kilobytes per struct in the binary).
+#[derive(Debug, Clone)]
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, an integer or true/false")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                env_expand(v).map(Scalar).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table like { url = \"http://127.0.0.1:8500\", service_id = \"web-1\" }")]
-struct RawConsul {
-    url: UrlText,
-    service_id: Text,
-    token: Option<Text>,
-    token_file: Option<Text>,
-    mode: Option<Text>,
-    reason: Option<Text>,
+type Table = BTreeMap<String, Scalar>;
+
+/// The keys of a registry table, checked: unknown keys refused (naming the
+/// allowed ones), `required` present. Values are never quoted here (a
+/// password may be among them).
+fn registry_table(s: &str, kind: &str, t: Table, allowed: &[&str], required: &[&str]) -> Result<Table, String> {
+    if let Some(k) = t.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(format!("{s}: {kind}: unknown key `{k}`: expected one of {}", allowed.join(", ")));
+    }
+    if let Some(k) = required.iter().find(|k| !t.contains_key(**k)) {
+        return Err(format!("{s}: {kind} needs `{k}`"));
+    }
+    Ok(t)
+}
+
+fn take(t: &mut Table, key: &str) -> String {
+    t.remove(key).map(|v| v.0).unwrap_or_default()
+}
+
+fn take_or(t: &mut Table, key: &str, default: &str) -> String {
+    t.remove(key).map(|v| v.0).unwrap_or(default.into())
+}
+
+/// `nacos = { url, service, ip, port, group, namespace, cluster, ephemeral, username, password, api, mode }`.
+fn nacos(s: &str, t: Table) -> Result<Kind, String> {
+    const KEYS: [&str; 12] = [
+        "url",
+        "service",
+        "ip",
+        "port",
+        "group",
+        "namespace",
+        "cluster",
+        "ephemeral",
+        "username",
+        "password",
+        "api",
+        "mode",
+    ];
+    let mut t = registry_table(s, "nacos", t, &KEYS, &["url", "service", "ip", "port"])?;
+    let url = Url::parse(&take(&mut t, "url")).map_err(|e| format!("{s}: nacos url: {e}"))?;
+    let api = match take_or(&mut t, "api", "auto").as_str() {
+        "auto" => NacosApi::Auto,
+        "v1" => NacosApi::V1,
+        "v2" => NacosApi::V2,
+        "v3" => NacosApi::V3,
+        other => return Err(format!("{s}: nacos api '{other}': expected auto, v1, v2 or v3")),
+    };
+    let deregister = match take_or(&mut t, "mode", "disable").as_str() {
+        "disable" => false,
+        "deregister" => true,
+        other => return Err(format!("{s}: nacos mode '{other}': expected disable or deregister")),
+    };
+    let ephemeral = match take_or(&mut t, "ephemeral", "true").as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(format!("{s}: nacos ephemeral: expected true or false")),
+    };
+    let port = take(&mut t, "port");
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("{s}: nacos port '{port}': expected a port number, 1 to 65535"))?;
+    let (username, password) = (take(&mut t, "username"), take(&mut t, "password"));
+    if username.is_empty() != password.is_empty() {
+        return Err(format!("{s}: nacos takes username and password together (or neither, without auth)"));
+    }
+    let group = take_or(&mut t, "group", "DEFAULT_GROUP");
+    let (service, ip) = (take(&mut t, "service"), take(&mut t, "ip"));
+    for (what, v) in [("service", &service), ("ip", &ip), ("group", &group)] {
+        plain(s, &format!("nacos {what}"), v)?;
+    }
+    Ok(Kind::Nacos(Nacos {
+        url,
+        service,
+        ip,
+        port,
+        group,
+        namespace: take(&mut t, "namespace"),
+        cluster: take(&mut t, "cluster"),
+        ephemeral,
+        username,
+        password,
+        api,
+        deregister,
+        undo: false,
+    }))
+}
+
+/// `consul = { url, service_id, token, token_file, mode, reason }`.
+fn consul(s: &str, t: Table) -> Result<Kind, String> {
+    const KEYS: [&str; 6] = ["url", "service_id", "token", "token_file", "mode", "reason"];
+    let mut t = registry_table(s, "consul", t, &KEYS, &["url", "service_id"])?;
+    let url = Url::parse(&take(&mut t, "url")).map_err(|e| format!("{s}: consul url: {e}"))?;
+    let deregister = match take_or(&mut t, "mode", "maintenance").as_str() {
+        "maintenance" => false,
+        "deregister" => true,
+        other => return Err(format!("{s}: consul mode '{other}': expected maintenance or deregister")),
+    };
+    let service_id = take(&mut t, "service_id");
+    plain(s, "consul service_id", &service_id)?;
+    let (token, token_file) = (take(&mut t, "token"), take(&mut t, "token_file"));
+    if !token.is_empty() && !token_file.is_empty() {
+        return Err(format!("{s}: consul takes token or token_file, not both"));
+    }
+    Ok(Kind::Consul(Consul {
+        url,
+        service_id,
+        token,
+        token_file,
+        deregister,
+        reason: take_or(&mut t, "reason", "podinit preStop"),
+        undo: false,
+    }))
 }
 
 /// A registry name or id that goes into a path or query: non-empty, one line.
@@ -406,75 +524,6 @@ fn plain(s: &str, what: &str, v: &str) -> Result<(), String> {
         return Err(format!("{s}: {what} '{v}' must be non-empty, on one line"));
     }
     Ok(())
-}
-
-impl RawNacos {
-    fn kind(self, s: &str) -> Result<Kind, String> {
-        let api = match self.api.as_ref().map(|t| t.0.as_str()).unwrap_or("auto") {
-            "auto" => NacosApi::Auto,
-            "v1" => NacosApi::V1,
-            "v2" => NacosApi::V2,
-            "v3" => NacosApi::V3,
-            other => return Err(format!("{s}: nacos api '{other}': expected auto, v1, v2 or v3")),
-        };
-        let deregister = match self.mode.as_ref().map(|t| t.0.as_str()).unwrap_or("disable") {
-            "disable" => false,
-            "deregister" => true,
-            other => return Err(format!("{s}: nacos mode '{other}': expected disable or deregister")),
-        };
-        let text = |t: Option<Text>| t.map(|t| t.0).unwrap_or_default();
-        let (username, password) = (text(self.username), text(self.password));
-        if username.is_empty() != password.is_empty() {
-            return Err(format!("{s}: nacos takes username and password together (or neither, without auth)"));
-        }
-        let group = self.group.map(|t| t.0).unwrap_or("DEFAULT_GROUP".into());
-        for (what, v) in [("service", &self.service.0), ("ip", &self.ip.0), ("group", &group)] {
-            plain(s, &format!("nacos {what}"), v)?;
-        }
-        if self.port == 0 {
-            return Err(format!("{s}: nacos port must be 1 to 65535"));
-        }
-        Ok(Kind::Nacos(Nacos {
-            url: self.url.0,
-            service: self.service.0,
-            ip: self.ip.0,
-            port: self.port,
-            group,
-            namespace: text(self.namespace),
-            cluster: text(self.cluster),
-            ephemeral: self.ephemeral.unwrap_or(true),
-            username,
-            password,
-            api,
-            deregister,
-            undo: false,
-        }))
-    }
-}
-
-impl RawConsul {
-    fn kind(self, s: &str) -> Result<Kind, String> {
-        let deregister = match self.mode.as_ref().map(|t| t.0.as_str()).unwrap_or("maintenance") {
-            "maintenance" => false,
-            "deregister" => true,
-            other => return Err(format!("{s}: consul mode '{other}': expected maintenance or deregister")),
-        };
-        plain(s, "consul service_id", &self.service_id.0)?;
-        let token = self.token.map(|t| t.0).unwrap_or_default();
-        let token_file = self.token_file.map(|t| t.0).unwrap_or_default();
-        if !token.is_empty() && !token_file.is_empty() {
-            return Err(format!("{s}: consul takes token or token_file, not both"));
-        }
-        Ok(Kind::Consul(Consul {
-            url: self.url.0,
-            service_id: self.service_id.0,
-            token,
-            token_file,
-            deregister,
-            reason: self.reason.map(|t| t.0).unwrap_or("podinit preStop".into()),
-            undo: false,
-        }))
-    }
 }
 
 /// Every key an entry of init, post_start, pre_stop or a probe may hold;
@@ -490,8 +539,8 @@ struct RawEntry {
     dns: Option<Text>,
     sleep: Option<Dur>,
     eureka: Option<RawEureka>,
-    nacos: Option<RawNacos>,
-    consul: Option<RawConsul>,
+    nacos: Option<Table>,
+    consul: Option<Table>,
     interval: Option<Dur>,
     retries: Option<u32>,
     on_failure: Option<Text>,
@@ -584,11 +633,11 @@ impl RawEntry {
             }
             kinds.push(Kind::Eureka(Eureka { urls, app: e.app.0, instance: e.instance.0, status, undo: false }));
         }
-        if let Some(n) = self.nacos.take() {
-            kinds.push(n.kind(s)?);
+        if let Some(t) = self.nacos.take() {
+            kinds.push(nacos(s, t)?);
         }
-        if let Some(c) = self.consul.take() {
-            kinds.push(c.kind(s)?);
+        if let Some(t) = self.consul.take() {
+            kinds.push(consul(s, t)?);
         }
         let kind = match kinds.len() {
             1 => kinds.remove(0),

@@ -200,10 +200,10 @@ fn registry_mistakes_are_named() {
         (format!("{n}, api = \"v4\" }}"), "expected auto, v1, v2 or v3"),
         (format!("{n}, mode = \"delete\" }}"), "expected disable or deregister"),
         (format!("{n}, username = \"nacos\" }}"), "username and password together"),
-        (format!("{n}, port2 = 1 }}"), "unknown field `port2`"),
+        (format!("{n}, port2 = 1 }}"), "unknown key `port2`: expected one of url, service"),
         (
-            "[[pre_stop]]\nnacos = { url = \"http://n/nacos\", service = \"s\", ip = \"i\", port = \"80\" }".into(),
-            "expected u16",
+            "[[pre_stop]]\nnacos = { url = \"http://n/nacos\", service = \"s\", ip = \"i\", port = \"eighty\" }".into(),
+            "nacos port 'eighty': expected a port number",
         ),
         ("[[pre_stop]]\nnacos = { url = \"http://n/nacos\", service = \"\", ip = \"i\", port = 80 }".into(), "service"),
         (format!("{c}, mode = \"drain\" }}"), "expected maintenance or deregister"),
@@ -214,6 +214,13 @@ fn registry_mistakes_are_named() {
         let e = err(&text);
         assert!(e.contains(want), "{text:?}: {e}");
     }
+    // `port` may come from the environment.
+    let f = parse(
+        "[[pre_stop]]\nnacos = { url = \"http://n/nacos\", service = \"s\", ip = \"i\", port = \"${PORT}\" }",
+        &env,
+    )
+    .unwrap();
+    assert!(matches!(&f.pre_stop[0].kind, Kind::Nacos(n) if n.port == 8016));
     let e = err("[[pre_stop]]\nnacos = { url = \"http://n/nacos\", service = \"s\", ip = \"i\", port = 0, password = \"hunter2\" }");
     assert!(!e.contains("hunter2"), "{e}");
 }
