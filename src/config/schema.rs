@@ -401,27 +401,53 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
-type Table = BTreeMap<String, Scalar>;
+/// A registry table's entries in order (a Vec, not a map: no second
+/// BTreeMap instance in the binary; toml refuses duplicate keys already).
+#[derive(Debug, Clone)]
+struct Table(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for Table {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Table;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table like { url = \"http://host:port\", ... }")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Table, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((k, Scalar(v))) = map.next_entry::<String, Scalar>()? {
+                    entries.push((k, v));
+                }
+                Ok(Table(entries))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
 
 /// The keys of a registry table, checked: unknown keys refused (naming the
 /// allowed ones), `required` present. Values are never quoted here (a
 /// password may be among them).
 fn registry_table(s: &str, kind: &str, t: Table, allowed: &[&str], required: &[&str]) -> Result<Table, String> {
-    if let Some(k) = t.keys().find(|k| !allowed.contains(&k.as_str())) {
+    if let Some((k, _)) = t.0.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
         return Err(format!("{s}: {kind}: unknown key `{k}`: expected one of {}", allowed.join(", ")));
     }
-    if let Some(k) = required.iter().find(|k| !t.contains_key(**k)) {
+    if let Some(k) = required.iter().find(|k| !t.0.iter().any(|(n, _)| n == *k)) {
         return Err(format!("{s}: {kind} needs `{k}`"));
     }
     Ok(t)
 }
 
 fn take(t: &mut Table, key: &str) -> String {
-    t.remove(key).map(|v| v.0).unwrap_or_default()
+    take_or(t, key, "")
 }
 
 fn take_or(t: &mut Table, key: &str, default: &str) -> String {
-    t.remove(key).map(|v| v.0).unwrap_or(default.into())
+    match t.0.iter().position(|(k, _)| k == key) {
+        Some(i) => t.0.swap_remove(i).1,
+        None => default.into(),
+    }
 }
 
 /// `nacos = { url, service, ip, port, group, namespace, cluster, ephemeral, username, password, api, mode }`.
