@@ -1,9 +1,10 @@
 """A stand-in service instance for the rolling-update demo.
 
 Answers GET / with 200. On SIGTERM it does what a Spring Boot app with a
-Eureka client does on shutdown: it cancels its registration, then stops
-accepting at once (here: exits, so new connections are refused).
-Usage: app.py PORT EUREKA_URL INSTANCE_ID
+registry client does on shutdown: it cancels its registration (Eureka: DELETE
+of the instance; Nacos: DELETE /v1/ns/instance; Consul: deregistration), then
+stops accepting at once (here: exits, so new connections are refused).
+Usage: app.py PORT REGISTRY_URL INSTANCE_ID [eureka|nacos|consul]
 """
 import http.server
 import os
@@ -11,7 +12,8 @@ import signal
 import sys
 import urllib.request
 
-port, eureka, instance = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, registry, instance = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+kind = sys.argv[4] if len(sys.argv) > 4 else "eureka"
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -28,7 +30,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def on_term(signum, frame):
     try:
-        req = urllib.request.Request(f"{eureka}/apps/DEMO/{instance}", method="DELETE")
+        if kind == "nacos":
+            url, method = f"{registry}/v1/ns/instance?serviceName=demo&ip=127.0.0.1&port={port}", "DELETE"
+        elif kind == "consul":
+            url, method = f"{registry}/v1/agent/service/deregister/{instance}", "PUT"
+        else:
+            url, method = f"{registry}/apps/DEMO/{instance}", "DELETE"
+        req = urllib.request.Request(url, method=method)
         urllib.request.urlopen(req, timeout=1).close()
     except OSError:
         pass

@@ -77,6 +77,24 @@ pub fn fuzz_config(text: &str) {
     }
 }
 
+/// Runs the restore (L39) of each registry action in the config's pre_stop,
+/// in order, as after an in-place restart: (name, succeeded, message) each.
+/// A hook for the tests until the supervisor's restart path calls
+/// `Kind::restore` itself; unused by the binary (and so not in it).
+#[doc(hidden)]
+pub fn restore_registries(path: &Path) -> Result<Vec<(String, bool, String)>, String> {
+    let file = config::load(path)?;
+    let undo = file.pre_stop.iter().filter_map(|a| Some((a, a.kind.restore()?)));
+    let run = |(a, kind): (&actions::Action, actions::Kind)| match actions::run_blocking(
+        &kind,
+        a.timeout.unwrap_or(actions::DEFAULT_ATTEMPT),
+    ) {
+        actions::Outcome::Success(m) => (a.name.clone(), true, m),
+        actions::Outcome::Failure { message, .. } => (a.name.clone(), false, message),
+    };
+    Ok(undo.map(run).collect())
+}
+
 fn usage_error(message: &str) -> ! {
     eout(&format!("podinit: {}\n{}\n", url::redact(message), cli::USAGE));
     std::process::exit(EXIT_USAGE);

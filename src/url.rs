@@ -156,26 +156,56 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Names whose value is a secret, as a header (`name: value`), a query or
+/// form value (`name=value`) or a JSON field (`"name":"value"`).
+const SECRETS: [&str; 5] = ["authorization", "x-consul-token", "accesstoken", "password", "token"];
+
 fn mask_authorization(text: &str) -> String {
-    const NAME: &str = "authorization:";
+    let mut text = text.to_string();
+    for name in SECRETS {
+        for (sep, stop) in [(": ", "\n\r\"'`],;"), (":", "\n\r\"'`],;"), ("=", "&\n\r\"'`]),; "), ("\":\"", "\"")] {
+            text = mask_after(&text, &format!("{name}{sep}"), stop);
+        }
+    }
+    text
+}
+
+/// Masks the value after each (case-insensitive) `needle`, up to a `stop` character.
+fn mask_after(text: &str, needle: &str, stop: &str) -> String {
     let lower = text.to_ascii_lowercase(); // same byte offsets as `text`
     let mut out = String::with_capacity(text.len());
     let mut done = 0;
-    for (i, _) in lower.match_indices(NAME) {
-        if i < done {
+    for (i, _) in lower.match_indices(needle) {
+        // `token` inside `accesstoken` was handled under its own name.
+        let inside = lower[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        if i < done || inside {
             continue;
         }
-        let start = i + NAME.len();
-        let end = text[start..].find(|c: char| "\n\r\"'`],;".contains(c)).map_or(text.len(), |e| start + e);
+        let start = i + needle.len();
+        let end = text[start..].find(|c: char| stop.contains(c)).map_or(text.len(), |e| start + e);
         out.push_str(&text[done..start]);
-        if text[start..end].trim().is_empty() || text[start..end].trim() == "***" {
+        let value = text[start..end].trim();
+        if value.is_empty() || value == "***" {
             out.push_str(&text[start..end]);
         } else {
-            out.push_str(" ***");
+            out.push_str(if needle.ends_with(' ') || !needle.ends_with(':') { "***" } else { " ***" });
         }
         done = end;
     }
     out.push_str(&text[done..]);
+    out
+}
+
+/// Percent-encodes `s` for a query value or a path segment (RFC 3986 unreserved kept).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
     out
 }
 
@@ -252,6 +282,16 @@ mod tests {
         assert_eq!(redact("http://plain/path"), "http://plain/path");
         // An unencoded '/' in the password (base64) must not end the masking early.
         assert_eq!(redact("'http://admin:ab/c+d=@eureka:8761/x'"), "'http://***@eureka:8761/x'");
+        assert_eq!(
+            redact("PATCH /nacos/v1/ns/instance?ip=1&accessToken=eyJhbGci.x&port=2 failed"),
+            "PATCH /nacos/v1/ns/instance?ip=1&accessToken=***&port=2 failed"
+        );
+        assert_eq!(redact(r#"{"accessToken":"eyJ.a","tokenTtl":18000}"#), r#"{"accessToken":"***","tokenTtl":18000}"#);
+        assert_eq!(redact("X-Consul-Token: 0b1c-22\nnext"), "X-Consul-Token: ***\nnext");
+        assert_eq!(redact("[accessToken: abc]"), "[accessToken: ***]");
+        assert_eq!(redact("username=nacos&password=s3cret"), "username=nacos&password=***");
+        assert_eq!(redact("tokenTtl=5 and token=abc"), "tokenTtl=5 and token=***");
+        assert_eq!(encode("a b/c@d~"), "a%20b%2Fc%40d~");
         let e = Url::parse("http://admin:ab/cS3cret=@eureka:8761/eureka").unwrap_err();
         assert!(!e.contains("S3cret") && !e.contains("admin"), "{e}");
     }

@@ -41,3 +41,34 @@ fn rolling_update_loses_no_request_under_podinit() {
         "the same stop under tini lost nothing: the demo proves nothing: {tini}"
     );
 }
+
+/// The same with Nacos (the client skips `enabled=false` instances) and
+/// Consul (the client asks for passing instances only): podinit's `nacos`
+/// and `consul` preStop actions take B out, and no request fails.
+#[test]
+fn rolling_update_loses_no_request_with_nacos_or_consul() {
+    if !can_unshare() {
+        return;
+    }
+    if std::process::Command::new("python3").arg("--version").output().is_err() {
+        skip("python3 is not installed");
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/rolling_update.py");
+    for registry in ["nacos", "consul"] {
+        let out = std::process::Command::new("python3")
+            .args([script, "--init", "podinit", "--registry", registry, "--json", "--podinit", bin()])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "demo failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        let results: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        let r = &results[0];
+        assert_eq!(r["registry"], registry, "{r}");
+        assert!(r["requests"].as_u64().unwrap() > 300, "too little load to prove anything: {r}");
+        assert_eq!(r["failures"], 0, "requests failed during the rolling update with {registry}: {r}");
+        assert_eq!(r["exit_code"], 0, "{r}");
+        assert_eq!(r["out_of_service_puts"], 1, "B was not taken out of {registry}: {r}");
+        assert!(r["stop_seconds"].as_f64().unwrap() >= 1.9, "the drain was skipped: {r}");
+    }
+}

@@ -1,6 +1,7 @@
 //! `http = { url, method, headers, body }`: succeeds on a response with a
 //! status below 400. User-info in the URL is sent as Basic auth; the printed
-//! URL never carries it.
+//! URL never carries it. `exchange` also returns the answer's body, for
+//! the registry actions that must read a JSON answer.
 
 use super::{Http, Outcome};
 use crate::url::Url;
@@ -17,11 +18,36 @@ pub fn request(
     body: &str,
     limit: Duration,
 ) -> Result<u16, String> {
+    send(method, url, headers, body, limit, false).map(|(code, _)| code)
+}
+
+/// Like `request`, and also reads the answer's body (up to `MAX_BODY`
+/// bytes, de-chunked): what a registry's JSON answer needs.
+pub fn exchange(
+    method: &str,
+    url: &Url,
+    headers: &[(String, String)],
+    body: &str,
+    limit: Duration,
+) -> Result<(u16, String), String> {
+    send(method, url, headers, body, limit, true)
+}
+
+const MAX_BODY: usize = 64 * 1024;
+
+fn send(
+    method: &str,
+    url: &Url,
+    headers: &[(String, String)],
+    body: &str,
+    limit: Duration,
+    want_body: bool,
+) -> Result<(u16, String), String> {
     #[cfg(feature = "https")]
     if url.bare.starts_with("https://") {
-        return tls_request(method, url, headers, body, limit);
+        return tls_request(method, url, headers, body, limit, want_body);
     }
-    plain_request(method, url, headers, body, limit).map_err(|e| crate::url::redact(&e))
+    plain_request(method, url, headers, body, limit, want_body).map_err(|e| crate::url::redact(&e))
 }
 
 /// HTTP/1.1 over one TCP connection, `Connection: close`, everything within
@@ -32,7 +58,8 @@ fn plain_request(
     headers: &[(String, String)],
     body: &str,
     limit: Duration,
-) -> Result<u16, String> {
+    want_body: bool,
+) -> Result<(u16, String), String> {
     let deadline = Instant::now() + limit;
     let left = || deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
     let rest = url.bare.strip_prefix("http://").ok_or("only http:// URLs are supported")?;
@@ -112,11 +139,53 @@ fn plain_request(
                 }
                 tail.push(byte[0]);
             }
-            Ok(code)
+            if !want_body {
+                return Ok((code, String::new()));
+            }
+            let head = String::from_utf8_lossy(&tail).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .unwrap_or(MAX_BODY)
+                .min(MAX_BODY);
+            let mut content = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while content.len() < length && Instant::now() < deadline {
+                if stream.set_read_timeout(Some(left())).is_err() {
+                    break;
+                }
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => content.extend_from_slice(&chunk[..n]),
+                }
+            }
+            if head.contains("transfer-encoding: chunked") {
+                content = dechunk(&content);
+            }
+            Ok((code, String::from_utf8_lossy(&content).into_owned()))
         }
         _ if line.is_empty() => Err("the server closed the connection without an answer".into()),
         _ => Err(format!("not an HTTP answer: {:?}", text.chars().take(40).collect::<String>())),
     }
+}
+
+/// The data of a `Transfer-Encoding: chunked` body (as much as is whole).
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&raw[..eol]);
+        let size = size.split(';').next().unwrap_or("").trim();
+        let Ok(n) = usize::from_str_radix(size, 16) else { break };
+        let start = eol + 2;
+        if n == 0 || start + n > raw.len() {
+            out.extend_from_slice(&raw[start.min(raw.len())..(start + n).min(raw.len())]);
+            break;
+        }
+        out.extend_from_slice(&raw[start..start + n]);
+        raw = raw.get(start + n + 2..).unwrap_or_default();
+    }
+    out
 }
 
 #[cfg(feature = "https")]
@@ -126,7 +195,8 @@ fn tls_request(
     headers: &[(String, String)],
     body: &str,
     limit: Duration,
-) -> Result<u16, String> {
+    want_body: bool,
+) -> Result<(u16, String), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(limit))
         .http_status_as_error(false)
@@ -141,7 +211,14 @@ fn tls_request(
         req = req.header(k.as_str(), v.as_str());
     }
     let req = req.body(body.as_bytes().to_vec()).map_err(|e| crate::url::redact(&e.to_string()))?;
-    agent.run(req).map(|r| r.status().as_u16()).map_err(|e| crate::url::redact(&e.to_string()))
+    let mut answer = agent.run(req).map_err(|e| crate::url::redact(&e.to_string()))?;
+    let code = answer.status().as_u16();
+    let text = if want_body {
+        answer.body_mut().with_config().limit(MAX_BODY as u64).read_to_string().unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok((code, text))
 }
 
 /// Basic auth from the URL's user-info, unless `headers` name an Authorization
@@ -168,6 +245,7 @@ pub fn reason(code: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        410 => "Gone",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
         503 => "Service Unavailable",

@@ -3,10 +3,15 @@
 //! reaps), `sleep` is a deadline in the supervisor's poll, and the kinds that
 //! do blocking network I/O (`http`, `tcp`, `dns`, `eureka`) run on a worker
 //! thread through `run_blocking`.
+//!
+//! The registry kinds (`eureka`, `nacos`, `consul`) take an instance out of
+//! its registry; `Kind::restore` is the action that puts it back (L39).
 
+mod consul;
 mod dns;
 mod eureka;
 mod http;
+mod nacos;
 mod tcp;
 
 use crate::duration;
@@ -47,6 +52,53 @@ pub struct Eureka {
     pub app: String,
     pub instance: String,
     pub status: String,
+    /// The restore (L39): `DELETE .../status?value=UP` instead of the override.
+    pub undo: bool,
+}
+
+/// Which Nacos HTTP API a `nacos` action speaks (docs/lifecycle.md L37).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NacosApi {
+    Auto,
+    V1,
+    V2,
+    V3,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nacos {
+    /// The server's base including its context path: `http://nacos:8848/nacos`.
+    pub url: Url,
+    pub service: String,
+    pub ip: String,
+    pub port: u16,
+    pub group: String,
+    pub namespace: String,
+    pub cluster: String,
+    pub ephemeral: bool,
+    /// Empty when the server runs without auth.
+    pub username: String,
+    pub password: String,
+    pub api: NacosApi,
+    /// `mode = "deregister"`: DELETE instead of `enabled=false`.
+    pub deregister: bool,
+    /// The restore: `enabled=true`.
+    pub undo: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consul {
+    /// The agent the service registered with: `http://127.0.0.1:8500`.
+    pub url: Url,
+    pub service_id: String,
+    pub token: String,
+    /// Read (and trimmed) when the action runs; wins over `token`.
+    pub token_file: String,
+    /// `mode = "deregister"` instead of maintenance.
+    pub deregister: bool,
+    pub reason: String,
+    /// The restore: `enable=false`.
+    pub undo: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +109,8 @@ pub enum Kind {
     Dns(String),
     Sleep(Duration),
     Eureka(Eureka),
+    Nacos(Nacos),
+    Consul(Consul),
 }
 
 impl Kind {
@@ -68,6 +122,8 @@ impl Kind {
             Kind::Dns(_) => "dns",
             Kind::Sleep(_) => "sleep",
             Kind::Eureka(_) => "eureka",
+            Kind::Nacos(_) => "nacos",
+            Kind::Consul(_) => "consul",
         }
     }
 
@@ -78,7 +134,7 @@ impl Kind {
             Kind::Tcp(_) => matches!(section, Section::Init | Section::Probe),
             Kind::Dns(_) => section == Section::Init,
             Kind::Sleep(_) => section != Section::Probe,
-            Kind::Eureka(_) => section != Section::Probe,
+            Kind::Eureka(_) | Kind::Nacos(_) | Kind::Consul(_) => section != Section::Probe,
         }
     }
 
@@ -97,14 +153,39 @@ impl Kind {
             Kind::Dns(n) => format!("dns {n}"),
             Kind::Sleep(d) => format!("sleep {}", duration::show(*d)),
             Kind::Eureka(e) => format!(
-                "eureka PUT {{{}}}/apps/{}/{}/status?value={}",
+                "eureka {} {{{}}}{}",
+                if e.undo { "DELETE" } else { "PUT" },
                 e.urls.iter().map(Url::shown).collect::<Vec<_>>().join(" | "),
-                e.app.to_uppercase(),
-                e.instance,
-                e.status
+                eureka::path(e)
             ),
+            Kind::Nacos(n) => nacos::describe(n),
+            Kind::Consul(c) => {
+                let (method, path) = consul::request(c);
+                format!(
+                    "consul {method} {}{path}{}",
+                    c.url.shown(),
+                    if consul_token(c) { " [X-Consul-Token: ***]" } else { "" }
+                )
+            }
         }
     }
+
+    /// The action that undoes this one when the main process is restarted in
+    /// place (L39): Eureka `DELETE .../status?value=UP`, Nacos `enabled=true`,
+    /// Consul `enable=false`. None for other kinds and for a deregistration
+    /// (the application registers itself again).
+    pub fn restore(&self) -> Option<Kind> {
+        match self {
+            Kind::Eureka(e) if !e.undo => Some(Kind::Eureka(Eureka { undo: true, ..e.clone() })),
+            Kind::Nacos(n) if !n.undo && !n.deregister => Some(Kind::Nacos(Nacos { undo: true, ..n.clone() })),
+            Kind::Consul(c) if !c.undo && !c.deregister => Some(Kind::Consul(Consul { undo: true, ..c.clone() })),
+            _ => None,
+        }
+    }
+}
+
+fn consul_token(c: &Consul) -> bool {
+    !c.token.is_empty() || !c.token_file.is_empty()
 }
 
 /// Header values that must never be printed.
@@ -154,6 +235,8 @@ pub fn run_blocking(kind: &Kind, limit: Duration) -> Outcome {
         Kind::Tcp(addr) => tcp::run(addr, limit),
         Kind::Dns(name) => dns::run(name),
         Kind::Eureka(e) => eureka::run(e, limit),
+        Kind::Nacos(n) => nacos::run(n, limit),
+        Kind::Consul(c) => consul::run(c, limit),
         Kind::Exec(_) | Kind::Sleep(_) => Outcome::failed("internal: not a blocking action"),
     }
 }

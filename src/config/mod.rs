@@ -433,6 +433,10 @@ fn hook_lines(post_start: &[Hook], pre_stop: &[Action], indent: &str, line: &mut
     }
     for (i, a) in pre_stop.iter().enumerate() {
         line(format!("{indent}pre_stop {}: {}{}", i + 1, named(a), timeout(a)));
+        // The main process's registry actions are undone when it is restarted in place (L39).
+        if let Some(undo) = a.kind.restore().filter(|_| indent.is_empty()) {
+            line(format!("  undone when the main process is restarted in place and ready: {}", undo.describe()));
+        }
     }
 }
 

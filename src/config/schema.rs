@@ -3,7 +3,7 @@
 
 use super::expand::expand;
 use super::{Backoff, File, Hook, HookSleep, Main, Probe, Restart, Sidecar, Step};
-use crate::actions::{Action, Eureka, Http, Kind, Section};
+use crate::actions::{Action, Consul, Eureka, Http, Kind, Nacos, NacosApi, Section};
 use crate::url::Url;
 use crate::{duration, signals, user};
 use serde::de::{self, Deserializer, Visitor};
@@ -99,7 +99,7 @@ fn without_prefix<'m>(msg: &'m str, named: Option<&str>) -> &'m str {
 }
 
 /// Every key an action entry (`RawEntry`) may hold, in its order.
-const ENTRY_KEYS: [&str; 23] = [
+const ENTRY_KEYS: [&str; 25] = [
     "name",
     "timeout",
     "exec",
@@ -108,6 +108,8 @@ const ENTRY_KEYS: [&str; 23] = [
     "dns",
     "sleep",
     "eureka",
+    "nacos",
+    "consul",
     "interval",
     "retries",
     "on_failure",
@@ -557,10 +559,193 @@ struct RawEureka {
     status: Option<Text>,
 }
 
+/// A value in a registry table (`nacos`, `consul`): text (with `${VAR}`
+/// expanded), an integer or a boolean, kept as text. The two tables are read
+/// as maps of these and checked by hand: one small deserializer instead of
+/// one per table (serde's derive costs kilobytes per struct in the binary).
+#[derive(Debug, Clone)]
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, an integer or true/false")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                env_expand(v).map(Scalar).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A registry table's entries in order (a Vec, not a map: no second
+/// BTreeMap instance in the binary; toml refuses duplicate keys already).
+#[derive(Debug, Clone)]
+struct Table(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for Table {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Table;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table like { url = \"http://host:port\", ... }")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Table, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((k, Scalar(v))) = map.next_entry::<String, Scalar>()? {
+                    entries.push((k, v));
+                }
+                Ok(Table(entries))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The keys of a registry table, checked: unknown keys refused (naming the
+/// allowed ones), `required` present. Values are never quoted here (a
+/// password may be among them).
+fn registry_table(s: &str, kind: &str, t: Table, allowed: &[&str], required: &[&str]) -> Result<Table, String> {
+    if let Some((k, _)) = t.0.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        return Err(format!("{s}: {kind}: unknown key `{k}`: expected one of {}", allowed.join(", ")));
+    }
+    if let Some(k) = required.iter().find(|k| !t.0.iter().any(|(n, _)| n == *k)) {
+        return Err(format!("{s}: {kind} needs `{k}`"));
+    }
+    Ok(t)
+}
+
+fn take(t: &mut Table, key: &str) -> String {
+    take_or(t, key, "")
+}
+
+fn take_or(t: &mut Table, key: &str, default: &str) -> String {
+    match t.0.iter().position(|(k, _)| k == key) {
+        Some(i) => t.0.swap_remove(i).1,
+        None => default.into(),
+    }
+}
+
+/// `nacos = { url, service, ip, port, group, namespace, cluster, ephemeral, username, password, api, mode }`.
+fn nacos(s: &str, t: Table) -> Result<Kind, String> {
+    const KEYS: [&str; 12] = [
+        "url",
+        "service",
+        "ip",
+        "port",
+        "group",
+        "namespace",
+        "cluster",
+        "ephemeral",
+        "username",
+        "password",
+        "api",
+        "mode",
+    ];
+    let mut t = registry_table(s, "nacos", t, &KEYS, &["url", "service", "ip", "port"])?;
+    let url = Url::parse(&take(&mut t, "url")).map_err(|e| format!("{s}: nacos url: {e}"))?;
+    let api = match take_or(&mut t, "api", "auto").as_str() {
+        "auto" => NacosApi::Auto,
+        "v1" => NacosApi::V1,
+        "v2" => NacosApi::V2,
+        "v3" => NacosApi::V3,
+        other => return Err(format!("{s}: nacos api '{other}': expected auto, v1, v2 or v3")),
+    };
+    let deregister = match take_or(&mut t, "mode", "disable").as_str() {
+        "disable" => false,
+        "deregister" => true,
+        other => return Err(format!("{s}: nacos mode '{other}': expected disable or deregister")),
+    };
+    let ephemeral = match take_or(&mut t, "ephemeral", "true").as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(format!("{s}: nacos ephemeral: expected true or false")),
+    };
+    let port = take(&mut t, "port");
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("{s}: nacos port '{port}': expected a port number, 1 to 65535"))?;
+    let (username, password) = (take(&mut t, "username"), take(&mut t, "password"));
+    if username.is_empty() != password.is_empty() {
+        return Err(format!("{s}: nacos takes username and password together (or neither, without auth)"));
+    }
+    let group = take_or(&mut t, "group", "DEFAULT_GROUP");
+    let (service, ip) = (take(&mut t, "service"), take(&mut t, "ip"));
+    for (what, v) in [("service", &service), ("ip", &ip), ("group", &group)] {
+        plain(s, &format!("nacos {what}"), v)?;
+    }
+    Ok(Kind::Nacos(Nacos {
+        url,
+        service,
+        ip,
+        port,
+        group,
+        namespace: take(&mut t, "namespace"),
+        cluster: take(&mut t, "cluster"),
+        ephemeral,
+        username,
+        password,
+        api,
+        deregister,
+        undo: false,
+    }))
+}
+
+/// `consul = { url, service_id, token, token_file, mode, reason }`.
+fn consul(s: &str, t: Table) -> Result<Kind, String> {
+    const KEYS: [&str; 6] = ["url", "service_id", "token", "token_file", "mode", "reason"];
+    let mut t = registry_table(s, "consul", t, &KEYS, &["url", "service_id"])?;
+    let url = Url::parse(&take(&mut t, "url")).map_err(|e| format!("{s}: consul url: {e}"))?;
+    let deregister = match take_or(&mut t, "mode", "maintenance").as_str() {
+        "maintenance" => false,
+        "deregister" => true,
+        other => return Err(format!("{s}: consul mode '{other}': expected maintenance or deregister")),
+    };
+    let service_id = take(&mut t, "service_id");
+    plain(s, "consul service_id", &service_id)?;
+    let (token, token_file) = (take(&mut t, "token"), take(&mut t, "token_file"));
+    if !token.is_empty() && !token_file.is_empty() {
+        return Err(format!("{s}: consul takes token or token_file, not both"));
+    }
+    Ok(Kind::Consul(Consul {
+        url,
+        service_id,
+        token,
+        token_file,
+        deregister,
+        reason: take_or(&mut t, "reason", "podinit preStop"),
+        undo: false,
+    }))
+}
+
+/// A registry name or id that goes into a path or query: non-empty, one line.
+fn plain(s: &str, what: &str, v: &str) -> Result<(), String> {
+    if v.trim().is_empty() || v.contains(char::is_control) {
+        return Err(format!("{s}: {what} '{v}' must be non-empty, on one line"));
+    }
+    Ok(())
+}
+
 /// Every key an entry of init, post_start, pre_stop or a probe may hold;
 /// which ones a section accepts is checked in `action`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table with one of exec, http, tcp, dns, sleep, eureka")]
+#[serde(deny_unknown_fields, expecting = "a table with one of exec, http, tcp, dns, sleep, eureka, nacos, consul")]
 struct RawEntry {
     name: Option<Text>,
     timeout: Option<Dur>,
@@ -570,6 +755,8 @@ struct RawEntry {
     dns: Option<Text>,
     sleep: Option<toml::Spanned<Dur>>,
     eureka: Option<RawEureka>,
+    nacos: Option<Table>,
+    consul: Option<Table>,
     interval: Option<Dur>,
     retries: Option<u32>,
     on_failure: Option<Text>,
@@ -703,10 +890,16 @@ impl RawEntry {
                     return Err(format!("{s}: eureka {key} '{v}' must be non-empty, without '/', '?', '#' or spaces"));
                 }
             }
-            kinds.push(Kind::Eureka(Eureka { urls, app: e.app.0, instance: e.instance.0, status }));
+            kinds.push(Kind::Eureka(Eureka { urls, app: e.app.0, instance: e.instance.0, status, undo: false }));
+        }
+        if let Some(t) = self.nacos.take() {
+            kinds.push(nacos(s, t)?);
+        }
+        if let Some(t) = self.consul.take() {
+            kinds.push(consul(s, t)?);
         }
         let fits = || {
-            let all = ["exec", "http", "tcp", "dns", "sleep", "eureka"];
+            let all = ["exec", "http", "tcp", "dns", "sleep", "eureka", "nacos", "consul"];
             all.into_iter().filter(|w| allows(w, section)).collect::<Vec<_>>().join(", ")
         };
         let kind = match kinds.len() {
@@ -744,6 +937,8 @@ fn short_name(kind: &Kind) -> String {
         Kind::Exec(argv) => argv.first().cloned().unwrap_or_default(),
         Kind::Http(h) => format!("http {}", h.url.shown()),
         Kind::Eureka(e) => format!("eureka {}", e.app.to_uppercase()),
+        Kind::Nacos(n) => format!("nacos {}", n.service),
+        Kind::Consul(c) => format!("consul {}", c.service_id),
         other => other.describe(),
     }
 }

@@ -186,15 +186,15 @@ fn unknown_keys_list_the_section_and_suggest_the_nearest() {
         ("graceperiod = 5", "1:1: key `graceperiod`: unknown key: did you mean `grace_period`?"),
         (
             "[[pre_stop]]\nslep = 1",
-            "2:1: key `slep`: unknown key: did you mean `sleep`? a [[pre_stop]] entry takes name, timeout, exec, http, sleep, eureka",
+            "2:1: key `slep`: unknown key: did you mean `sleep`? a [[pre_stop]] entry takes name, timeout, exec, http, sleep, eureka, nacos, consul",
         ),
         (
             "[[post_start]]\nexec = [\"x\"]\non-failure = \"kill\"",
-            "3:1: key `on-failure`: unknown key: did you mean `on_failure`? a [[post_start]] entry takes name, timeout, exec, http, sleep, eureka, on_failure",
+            "3:1: key `on-failure`: unknown key: did you mean `on_failure`? a [[post_start]] entry takes name, timeout, exec, http, sleep, eureka, nacos, consul, on_failure",
         ),
         (
             "[[init]]\ntcp = \"a:1\"\nfoo = 1",
-            "3:1: key `foo`: unknown key; an [[init]] step takes name, timeout, exec, http, tcp, dns, sleep, eureka, interval, retries",
+            "3:1: key `foo`: unknown key; an [[init]] step takes name, timeout, exec, http, tcp, dns, sleep, eureka, nacos, consul, interval, retries",
         ),
         ("[probe.liveness]\ntcp = \"a:1\"\nperod = 1", "3:1: key `perod`: unknown key: did you mean `period`? a probe takes"),
         ("pre_stop = [{ slep = 1 }]", "key `pre_stop`: unknown key `slep`: did you mean `sleep`? a [[pre_stop]] entry takes"),
@@ -246,7 +246,7 @@ fn messages_do_not_repeat_the_location() {
     let e = err("[main]\ncommand = [\"x\"]\nuser = \"no-such-user-podinit\"");
     assert!(e.starts_with("3:1: key `user`: user 'no-such-user-podinit' is not"), "{e}");
     let e = err("[[pre_stop]]\nname = \"x\"");
-    assert_eq!(e, "1:1: [[pre_stop]]: an entry needs one of exec, http, sleep, eureka");
+    assert_eq!(e, "1:1: [[pre_stop]]: an entry needs one of exec, http, sleep, eureka, nacos, consul");
     let e = err("[probe.liveness]\nexec = [\"x\"]\nperiod = 0");
     assert_eq!(e, "3:1: key `period`: period must be more than 0s");
 }
@@ -364,7 +364,7 @@ fn unknown_keys_in_a_sidecar_table_list_what_that_table_takes() {
         ("[init.probe.readyness]\ntcp = \"a:1\"", "did you mean `readiness`? allowed here: startup, liveness, readiness"),
         (
             "[[init.pre_stop]]\nsleep = 1\n[[init.pre_stop]]\nslep = 1",
-            "7:1: key `slep`: unknown key: did you mean `sleep`? a [[pre_stop]] entry takes name, timeout, exec, http, sleep, eureka",
+            "7:1: key `slep`: unknown key: did you mean `sleep`? a [[pre_stop]] entry takes name, timeout, exec, http, sleep, eureka, nacos, consul",
         ),
         ("[[init.post_start]]\nexec = [\"x\"]\non-failure = \"kill\"", "6:1: key `on-failure`: unknown key: did you mean `on_failure`?"),
         ("stop-signal = \"INT\"", "4:1: key `stop-signal`: unknown key: did you mean `stop_signal`? an [[init]] step takes"),
@@ -376,4 +376,50 @@ fn unknown_keys_in_a_sidecar_table_list_what_that_table_takes() {
     }
     let e = err(&format!("{head}wrkdir = \"/\""));
     assert!(e.contains("restart, stop_signal, user, env, workdir, probe, post_start, pre_stop"), "{e}");
+}
+
+#[test]
+fn registry_actions_load_with_their_defaults() {
+    let text = "[[pre_stop]]\nnacos = { url = \"http://nacos:8848/nacos\", service = \"orders\", ip = \"10.0.0.7\", port = 8080 }\n\
+                [[pre_stop]]\nconsul = { url = \"http://127.0.0.1:8500\", service_id = \"web-1\", token_file = \"/run/t\" }\n";
+    let f = parse(text, &env).unwrap();
+    let Kind::Nacos(n) = &f.pre_stop[0].kind else { panic!() };
+    assert_eq!((n.group.as_str(), n.namespace.as_str(), n.ephemeral), ("DEFAULT_GROUP", "", true));
+    assert_eq!((n.api, n.deregister, n.undo), (crate::actions::NacosApi::Auto, false, false));
+    let Kind::Consul(c) = &f.pre_stop[1].kind else { panic!() };
+    assert_eq!((c.reason.as_str(), c.deregister, c.token_file.as_str()), ("podinit preStop", false, "/run/t"));
+    assert!(f.pre_stop.iter().all(|a| a.kind.restore().is_some()));
+}
+
+#[test]
+fn registry_mistakes_are_named() {
+    let n = "[[pre_stop]]\nnacos = { url = \"http://n:8848/nacos\", service = \"s\", ip = \"1.2.3.4\", port = 80";
+    let c = "[[pre_stop]]\nconsul = { url = \"http://c:8500\", service_id = \"w\"";
+    let cases = [
+        (format!("{n}, api = \"v4\" }}"), "expected auto, v1, v2 or v3"),
+        (format!("{n}, mode = \"delete\" }}"), "expected disable or deregister"),
+        (format!("{n}, username = \"nacos\" }}"), "username and password together"),
+        (format!("{n}, port2 = 1 }}"), "unknown key `port2`: expected one of url, service"),
+        (
+            "[[pre_stop]]\nnacos = { url = \"http://n/nacos\", service = \"s\", ip = \"i\", port = \"eighty\" }".into(),
+            "nacos port 'eighty': expected a port number",
+        ),
+        ("[[pre_stop]]\nnacos = { url = \"http://n/nacos\", service = \"\", ip = \"i\", port = 80 }".into(), "service"),
+        (format!("{c}, mode = \"drain\" }}"), "expected maintenance or deregister"),
+        (format!("{c}, token = \"t\", token_file = \"/f\" }}"), "token or token_file, not both"),
+        ("[probe.liveness]\nconsul = { url = \"http://c:8500\", service_id = \"w\" }".into(), "not allowed in probe"),
+    ];
+    for (text, want) in cases {
+        let e = err(&text);
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+    // `port` may come from the environment.
+    let f = parse(
+        "[[pre_stop]]\nnacos = { url = \"http://n/nacos\", service = \"s\", ip = \"i\", port = \"${PORT}\" }",
+        &env,
+    )
+    .unwrap();
+    assert!(matches!(&f.pre_stop[0].kind, Kind::Nacos(n) if n.port == 8016));
+    let e = err("[[pre_stop]]\nnacos = { url = \"http://n/nacos\", service = \"s\", ip = \"i\", port = 0, password = \"hunter2\" }");
+    assert!(!e.contains("hunter2"), "{e}");
 }
