@@ -150,7 +150,7 @@ fn check_names_the_key_a_section_allows_and_the_eureka_statuses() {
         ("graceperiod = 5\n", "1:1: key `graceperiod`: unknown key: did you mean `grace_period`?"),
         (
             "[[pre_stop]]\nslep = 1\n",
-            "2:1: key `slep`: unknown key: did you mean `sleep`? a [[pre_stop]] entry takes name, timeout, exec, http, sleep, eureka\n",
+            "2:1: key `slep`: unknown key: did you mean `sleep`? a [[pre_stop]] entry takes name, timeout, exec, http, sleep, eureka, nacos, consul\n",
         ),
         (
             "[[pre_stop]]\neureka = { url = \"http://e/eureka\", app = \"a\", instance = \"i\", status = \"GONE\" }\n",

@@ -11,17 +11,13 @@ use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(40);
 
-/// `podinit pre-stop -c cfg` with no podinit running: (exit code, stderr).
+/// `podinit pre-stop -c cfg` in a container where no podinit runs (its own
+/// pid namespace: podinits of concurrent tests are not visible): (exit code, stderr).
 fn pre_stop(dir: &TempDir, cfg: &str) -> (i32, String) {
-    let out = Command::new(bin())
-        .args(["pre-stop", "-c", cfg])
-        .env("PODINIT_SOCKET", dir.s("nobody.sock"))
-        .env_remove("PODINIT_LOG")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_ne!(out.status.code(), Some(101), "panicked: {err}");
-    (out.status.code().unwrap_or(-1), err)
+    let sock = dir.s("nobody.sock");
+    let (code, _, err) = isolated_verb(&["pre-stop", "-c", cfg], &[("PODINIT_SOCKET", &sock)]);
+    assert_ne!(code, 101, "panicked: {err}");
+    (code, err)
 }
 
 fn check(cfg: &str) -> (i32, String) {

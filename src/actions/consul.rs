@@ -1,4 +1,4 @@
-//! `consul = { url, service_id, token, token_file, mode, reason }` (LIFECYCLE
+//! `consul = { url, service_id, token, token_file, mode, reason }` (docs/lifecycle.md
 //! L38): maintenance mode `PUT /v1/agent/service/maintenance/{id}?enable=true&reason=...`
 //! (a critical check: the service leaves DNS and health-filtered lists) or
 //! `PUT /v1/agent/service/deregister/{id}`; the restore (L39) is
