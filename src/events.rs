@@ -27,6 +27,9 @@ pub enum Reason {
     BackOff,
     /// A signal podinit had to send could not be sent (EPERM: no CAP_KILL).
     FailedKill,
+    /// A registry override undone after a restart in place (docs/lifecycle.md L39).
+    RegistryRestored,
+    FailedRegistryRestore,
 }
 
 impl Reason {
@@ -44,6 +47,8 @@ impl Reason {
             Reason::Unhealthy => "Unhealthy",
             Reason::BackOff => "BackOff",
             Reason::FailedKill => "FailedKill",
+            Reason::RegistryRestored => "RegistryRestored",
+            Reason::FailedRegistryRestore => "FailedRegistryRestore",
         }
     }
 }

@@ -483,3 +483,97 @@ fn registry_examples_check() {
         assert!(!plan.contains("N4cosS3cret"), "{file}: {plan}");
     }
 }
+
+/// Restore on restart in place (docs/lifecycle.md L39), podinit as PID 1: a
+/// liveness failure runs preStop (OUT_OF_SERVICE), the main process is
+/// restarted, and the override is undone (`DELETE .../status?value=UP`) only
+/// once the new main process's readiness probe passes.
+#[test]
+fn a_restart_in_place_undoes_the_override_once_ready() {
+    if !can_unshare() {
+        return;
+    }
+    let eureka = Server::start(|_, _| 200);
+    let dir = TempDir::new("restore-pid1");
+    let (alive, ready) = (dir.s("alive"), dir.s("ready"));
+    std::fs::write(&alive, "").unwrap();
+    std::fs::write(&ready, "").unwrap();
+    let cfg = dir.config(&format!(
+        "restart = \"always\"\n[backoff]\ninitial = \"200ms\"\n\
+         [[pre_stop]]\neureka = {{ url = \"http://127.0.0.1:{}/eureka\", app = \"svc\", instance = \"h:svc:1\" }}\n\
+         [probe.liveness]\nexec = [\"test\", \"-e\", \"{alive}\"]\nperiod = \"200ms\"\nfailure_threshold = 1\n\
+         initial_delay = \"1s\"\n[probe.readiness]\nexec = [\"test\", \"-e\", \"{ready}\"]\nperiod = \"200ms\"\n",
+        eureka.port
+    ));
+    let p = start_pid1(&["-c", &cfg, "--", "sh", "-c", "while :; do sleep 0.05; done"]);
+    std::thread::sleep(Duration::from_millis(1500)); // past liveness's initial delay
+    std::fs::remove_file(&ready).unwrap(); // the restarted process will not be ready at first
+    std::fs::remove_file(&alive).unwrap(); // liveness fails: preStop, stop, restart
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while eureka.requests().is_empty() {
+        assert!(Instant::now() < deadline, "no preStop PUT");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(&alive, "").unwrap();
+    std::thread::sleep(Duration::from_millis(1500)); // restarted, running, not ready
+    let reqs = eureka.requests();
+    assert_eq!(reqs.len(), 1, "undone before the new process was ready: {reqs:?}");
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].target.as_str()),
+        ("PUT", "/eureka/apps/SVC/h:svc:1/status?value=OUT_OF_SERVICE")
+    );
+    let made_ready = Instant::now();
+    std::fs::write(&ready, "").unwrap();
+    while eureka.requests().len() < 2 {
+        assert!(Instant::now() < deadline + Duration::from_secs(5), "never undone");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let undo = &eureka.requests()[1];
+    assert_eq!((undo.method.as_str(), undo.target.as_str()), ("DELETE", "/eureka/apps/SVC/h:svc:1/status?value=UP"));
+    assert!(undo.at >= made_ready, "undone before readiness passed");
+    let out = p.sigterm_and_wait(LIMIT).0;
+    assert!(out.stderr.contains("RegistryRestored"), "{}", out.stderr);
+    // The final stop marks it out again, and nothing undoes that.
+    let reqs = eureka.requests();
+    assert_eq!(reqs.len(), 3, "{reqs:?}");
+    assert_eq!(reqs[2].method, "PUT");
+}
+
+/// A SIGTERM during the back-off wait is a final stop: the pending restore is
+/// cancelled and the instance stays out of the registry.
+#[test]
+fn a_stop_during_back_off_cancels_the_restore() {
+    if !can_unshare() {
+        return;
+    }
+    let eureka = Server::start(|_, _| 200);
+    let dir = TempDir::new("restore-cancel");
+    let alive = dir.s("alive");
+    std::fs::write(&alive, "").unwrap();
+    let cfg = dir.config(&format!(
+        "restart = \"always\"\n[backoff]\ninitial = \"20s\"\n\
+         [[pre_stop]]\neureka = {{ url = \"http://127.0.0.1:{}/eureka\", app = \"svc\", instance = \"h:svc:1\" }}\n\
+         [probe.liveness]\nexec = [\"test\", \"-e\", \"{alive}\"]\nperiod = \"200ms\"\nfailure_threshold = 1\n",
+        eureka.port
+    ));
+    // The first run exits by itself (restart 1 is immediate); the second is killed by liveness (restart 2 waits 20 s).
+    let once = dir.s("once");
+    let main = format!("if [ ! -e {once} ]; then touch {once}; exit 1; fi; while :; do sleep 0.05; done");
+    let p = start_pid1(&["-c", &cfg, "--", "sh", "-c", &main]);
+    wait_for_file(std::path::Path::new(&once), "", LIMIT);
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::remove_file(&alive).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while eureka.requests().is_empty() {
+        assert!(Instant::now() < deadline, "no preStop PUT");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500)); // in the 20 s back-off now
+    std::fs::write(&alive, "").unwrap();
+    let (out, took) = p.sigterm_and_wait(LIMIT);
+    assert!(took < Duration::from_secs(5), "took {took:?}: {}", out.stderr);
+    assert!(out.stderr.contains("BackOff"), "{}", out.stderr);
+    let reqs = eureka.requests();
+    assert!(reqs.iter().all(|r| r.method == "PUT"), "restored after a final stop: {reqs:?}");
+    assert!(!out.stderr.contains("RegistryRestored"), "{}", out.stderr);
+}

@@ -12,6 +12,7 @@
 
 mod crash_loop;
 mod pre_stop;
+mod restore;
 mod sidecars;
 mod status;
 
@@ -28,6 +29,7 @@ use crate::steps::{InitSteps, Progress};
 use crate::{control, duration, runner, terminal};
 use crash_loop::CrashLoop;
 use pre_stop::PreStopRecord;
+use restore::Restore;
 use sidecars::Sidecars;
 use status::Status;
 use std::os::fd::AsRawFd;
@@ -86,6 +88,8 @@ pub struct Supervisor {
     crash_loop: CrashLoop,
     /// The sidecars started by init steps (docs/lifecycle.md L30-L33).
     sidecars: Sidecars,
+    /// Registry overrides to undo once a restarted main process is ready (L39).
+    restore: Restore,
     main_started: Instant,
     /// A stop asked for from outside (SIGTERM, `podinit pre-stop`): no restart follows.
     for_good: bool,
@@ -167,6 +171,7 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         probes: None,
         crash_loop: CrashLoop::default(),
         sidecars,
+        restore: Restore::default(),
         main_started: Instant::now(),
         for_good: false,
         foreground_to: None,
@@ -263,7 +268,14 @@ impl Supervisor {
     fn deadline(&self) -> Option<Instant> {
         let phase = match &self.phase {
             Phase::Initializing(steps) => steps.deadline(),
-            Phase::Running { post_start: None } => self.probes.as_ref().and_then(Probes::deadline),
+            Phase::Running { post_start: None } => {
+                // A pending restore is due as soon as the main process is ready.
+                let restore = self.restore.is_pending() && self.probes.as_ref().is_some_and(Probes::ready);
+                [self.probes.as_ref().and_then(Probes::deadline), restore.then(Instant::now)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            }
             Phase::Aborting { .. } | Phase::Running { .. } => None,
             Phase::BackOff { until, .. } => Some(*until),
             Phase::Terminating { killed: true, .. } => None,
@@ -366,8 +378,9 @@ impl Supervisor {
     /// sequence begins; a second request during preStop skips the rest of it.
     fn stop_requested(&mut self, sig: i32) {
         self.for_good = true;
-        // The stop is final: every started sidecar's preStop starts now (L32).
+        // The stop is final: every started sidecar's preStop starts now (L32), nothing is restored (L39).
         self.sidecars.begin_final_stop(Instant::now() + self.spec.grace, &mut self.runner);
+        self.restore.cancel(&mut self.runner);
         match &mut self.phase {
             Phase::BackOff { code, .. } => {
                 log::info!("{} during restart back-off: exiting with the last status", signals::name(sig));
@@ -489,6 +502,7 @@ impl Supervisor {
                         self.prestop.wait(req.reply);
                         self.begin_pre_stop(true);
                         self.sidecars.begin_final_stop(Instant::now() + self.spec.grace, &mut self.runner);
+                        self.restore.cancel(&mut self.runner);
                     }
                 }
             }
@@ -655,6 +669,9 @@ impl Supervisor {
             return self.start_main().err();
         }
         for (id, outcome) in done {
+            if self.restore.on_done(id, &outcome, &mut self.runner) {
+                continue;
+            }
             let verdict = self.probes.as_mut().and_then(|p| p.on_done(id, &outcome, now));
             if let Some(Verdict::Kill(why)) = verdict {
                 log::warn!("{why}");
@@ -664,6 +681,10 @@ impl Supervisor {
         }
         if let (Phase::Running { post_start: None }, Some(probes)) = (&self.phase, &mut self.probes) {
             probes.on_time(now, &mut self.runner);
+            // Ready again after a restart in place: undo the registry overrides (L39).
+            if probes.ready() && self.main_status.is_none() {
+                self.restore.on_ready(&mut self.runner);
+            }
         }
         if let Phase::Terminating { pre_stop: Some(seq), grace_deadline, .. } = &self.phase {
             if seq.is_done() {
@@ -722,6 +743,7 @@ impl Supervisor {
                         events::emit(log::Level::Warn, Reason::FailedPreStopHook, &format!("{name}: {message}"));
                     } else {
                         log::debug!("preStop action {} done", self.spec.pre_stop[i].name);
+                        self.restore.on_pre_stop_success(&self.spec.pre_stop[i]);
                     }
                 }
             }
