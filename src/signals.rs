@@ -197,8 +197,13 @@ impl SignalFd {
         Ok(SignalFd { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
     }
 
-    /// Reads every pending signal. One read takes up to 16 at once, so a
-    /// single signal costs one read and no trailing EAGAIN.
+    /// Reads the pending signals, at most about 1,024 a call. One read takes
+    /// up to 16 at once, so a single signal costs one read and no trailing
+    /// EAGAIN. Under a flood the sender refills the signalfd as fast as it is
+    /// read: unbounded, one call gathered the whole flood into `out` (whose
+    /// capacity the caller keeps: +0.5 MiB RSS after 200,000 signals,
+    /// tests/soak.rs) and forwarded nothing until it ended. The rest stays
+    /// queued in the kernel and the signalfd readable: the next poll returns at once.
     pub fn drain(&self, out: &mut Vec<Received>) {
         const SIZE: usize = std::mem::size_of::<libc::signalfd_siginfo>();
         const BATCH: usize = 16;
@@ -217,7 +222,7 @@ impl SignalFd {
                 pid: i.ssi_pid as i32,
                 code: i.ssi_code,
             }));
-            if got < BATCH {
+            if got < BATCH || out.len() >= 1024 {
                 return;
             }
         }
