@@ -197,6 +197,7 @@ fn restarts_leave_podinit_as_it_was() {
     }
     let dir = TempDir::new("soak-restart");
     let (gate, up) = (dir.s("gate"), dir.s("up"));
+    // `$$$$`: the config reads `$$` as a literal `$`, so the shell gets `$$`, its pid.
     let config = dir.config(&format!(
         "restart = \"always\"\n\
          [main]\ncommand = [\"sh\", \"-c\", \"if [ -e {gate} ]; then echo $$$$ > {up}; while [ -e {gate} ]; do sleep 0.05; done; fi\"]\n\
@@ -309,7 +310,8 @@ fn signals_control_requests_and_probes_leave_podinit_as_it_was() {
     let sigs: Vec<i32> = (0..8).map(|i| libc::SIGRTMAX() - i).collect();
     let sig_list = sigs.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
     // Two probes back to back (period 1 ms), each run one byte in `runs`; with
-    // the gate present a run waits, so podinit rests with both probes running.
+    // the gate present a run waits, so podinit rests with both probes running
+    // (timeout 1h: a run waiting at the gate must not count as a failure).
     let probe = format!(
         "exec = [\"sh\", \"-c\", \"printf x >> {runs}; while [ -e {gate} ]; do sleep 0.05; done\"]\n\
          period = \"1ms\"\ntimeout = \"1h\"\n"
