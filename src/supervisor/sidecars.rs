@@ -270,6 +270,25 @@ impl Sidecars {
         false
     }
 
+    /// No more restarts or probes from now on; with `pre_stops`, every started
+    /// sidecar's preStop starts. Only the first call counts.
+    fn stop_for_good(&mut self, grace_deadline: Instant, runner: &mut Runner, pre_stops: bool) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        self.grace_deadline = Some(grace_deadline);
+        for p in &mut self.procs {
+            p.restart_at = None;
+            if let Some(mut probes) = p.probes.take() {
+                probes.stop(runner);
+            }
+            if pre_stops && p.pid.is_some() && p.ever_started && p.signalled.is_none() {
+                Self::begin_own_pre_stop(p, runner);
+            }
+        }
+    }
+
     /// A liveness or postStart failure of one sidecar: its own preStop, its
     /// stop signal, and a restart once it has exited.
     fn stop_for_restart(&mut self, i: usize, runner: &mut Runner, now: Instant) {
@@ -306,38 +325,16 @@ impl Sidecars {
     /// The final stop (L32): every started sidecar's preStop starts now,
     /// with the main process's; restarts stop for good.
     pub fn begin_final_stop(&mut self, grace_deadline: Instant, runner: &mut Runner) {
-        if self.stopping {
-            return;
-        }
-        self.stopping = true;
-        self.grace_deadline = Some(grace_deadline);
-        for p in &mut self.procs {
-            p.restart_at = None;
-            if let Some(mut probes) = p.probes.take() {
-                probes.stop(runner);
-            }
-            if p.pid.is_some() && p.ever_started && p.signalled.is_none() {
-                Self::begin_own_pre_stop(p, runner);
-            }
-        }
+        self.stop_for_good(grace_deadline, runner, true);
     }
 
     /// The main process (or the running init step) is gone for good: the
     /// sidecars are stopped in reverse order (L32, L33). `grace_deadline`
-    /// applies when no final stop set one (a main process that ended by itself).
+    /// applies when no final stop set one (a main process that ended by
+    /// itself: then no preStop has started, and each sidecar runs its own
+    /// when its turn comes, L33).
     pub fn main_gone(&mut self, grace_deadline: Instant, runner: &mut Runner) {
-        if !self.stopping {
-            // The main process ended by itself (L33): no preStop has started;
-            // each sidecar runs its own when its turn comes.
-            self.stopping = true;
-            self.grace_deadline = Some(grace_deadline);
-            for p in &mut self.procs {
-                p.restart_at = None;
-                if let Some(mut probes) = p.probes.take() {
-                    probes.stop(runner);
-                }
-            }
-        }
+        self.stop_for_good(grace_deadline, runner, false);
         self.teardown = true;
     }
 
