@@ -16,7 +16,7 @@
 //! Connecting (and saying why a connect failed) is src/client.rs.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -89,8 +89,8 @@ impl Server {
         Err(errors.join("; "))
     }
 
-    pub fn fd(&self) -> i32 {
-        self.listener.as_raw_fd()
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.listener.as_fd()
     }
 
     /// Accepts every waiting client (called when the listener is readable).
