@@ -232,8 +232,7 @@ pub fn can_kill_any_user() -> bool {
 /// followed by SIGCONT. Returns how many processes were signalled, when that
 /// is known.
 pub fn signal_all(sig: i32, fallback_group: i32) -> Option<usize> {
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
+    let me = nix::unistd::getpid().as_raw();
     if me == 1 {
         stop(-1, sig, "the processes left");
         return None;

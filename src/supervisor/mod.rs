@@ -108,8 +108,7 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
             return 1;
         }
     };
-    // SAFETY: getpid has no preconditions.
-    if unsafe { libc::getpid() } != 1 {
+    if nix::unistd::getpid().as_raw() != 1 {
         if let Err(e) = process::become_subreaper() {
             log::warn!("cannot become a child subreaper ({e}): orphans will not be reaped by podinit");
         }
@@ -120,8 +119,7 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         }
     }
     if let Some((name, ids)) = &spec.main.user {
-        // SAFETY: geteuid has no preconditions.
-        if ids.uid != unsafe { libc::geteuid() } && !process::can_kill_any_user() {
+        if ids.uid != nix::unistd::geteuid().as_raw() && !process::can_kill_any_user() {
             log::warn!(
                 "user = \"{name}\" but podinit lacks the CAP_KILL capability: it will not be able to signal \
                  the main process (stop signal, SIGKILL, forwarded signals); give it back with --cap-add KILL \
@@ -159,7 +157,7 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         workdir,
         main_pid: None,
         // SAFETY: getpid has no preconditions.
-        own_pid: unsafe { libc::getpid() },
+        own_pid: nix::unistd::getpid().as_raw(),
         main_status: None,
         prestop: PreStopRecord::default(),
         control,
