@@ -187,7 +187,8 @@ impl SignalFd {
         use nix::sys::signalfd::SfdFlags;
         // nix's SigSet::add goes through sigaddset, which musl refuses for 34,
         // so the set is built by `set_of` and only wrapped here.
-        // SAFETY: `set_of` returns an initialised sigset_t (zeroed, then bits set).
+        // SAFETY: `set_of` returns an initialised sigset_t: all zeroes (the empty
+        // set, as sigemptyset leaves it), then the kernel bits of `handled()`.
         let set = unsafe { SigSet::from_sigset_t_unchecked(set_of(handled())) };
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
         let fd = nix::sys::signalfd::SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
@@ -230,9 +231,14 @@ impl AsFd for SignalFd {
 
 /// In a forked child before exec: default disposition for every signal and an
 /// empty mask (docs/lifecycle.md L18). Only async-signal-safe calls.
+///
+/// Raw libc: nix's sigaction takes its Signal enum, which has no real-time
+/// signals, and this must reset every signal up to SIGRTMAX.
 pub fn reset_for_exec() {
-    // SAFETY: sigaction/sigprocmask are async-signal-safe; errors for
-    // uncatchable or reserved signals are harmless and ignored.
+    // SAFETY: sigaction is plain data, so all zeroes is valid before its
+    // fields are set; sigemptyset, sigaction and sigprocmask are
+    // async-signal-safe and get valid pointers; errors for uncatchable or
+    // reserved signals are harmless and ignored.
     unsafe {
         let mut act: libc::sigaction = std::mem::zeroed();
         act.sa_sigaction = libc::SIG_DFL;
@@ -253,7 +259,7 @@ pub fn reset_for_exec() {
 /// `process::signal`.
 pub fn send(pid: i32, sig: i32) -> Result<(), nix::errno::Errno> {
     // Raw kill: nix's Signal has no real-time signals, which are forwarded too.
-    // SAFETY: kill has no memory effects.
+    // SAFETY: kill takes no pointers and has no memory effects.
     nix::errno::Errno::result(unsafe { libc::kill(pid, sig) }).map(drop)
 }
 

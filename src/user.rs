@@ -70,8 +70,14 @@ pub fn resolve(spec: &str) -> Result<Ids, String> {
 }
 
 /// In the forked child: drop to `ids`. Async-signal-safe, no allocation.
+///
+/// Raw libc on purpose: this runs between fork and exec (process::spawn's
+/// pre_exec), where only async-signal-safe, non-allocating calls may run.
 pub fn apply(ids: &Ids) -> std::io::Result<()> {
-    // SAFETY: plain syscalls; groups is a valid slice.
+    // SAFETY: called only in the single-threaded child before exec; geteuid,
+    // getegid, setgroups, setgid and setuid allocate nothing (the libc's
+    // set*id broadcast reaches only this one thread), and `groups` is a valid
+    // slice of `groups.len()` gids.
     unsafe {
         if libc::geteuid() == ids.uid && libc::getegid() == ids.gid && libc::geteuid() != 0 {
             return Ok(()); // already that user: nothing to drop
