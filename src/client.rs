@@ -12,7 +12,7 @@
 use crate::control;
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::FromRawFd;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
@@ -81,37 +81,24 @@ pub fn connect() -> Result<UnixStream, Unreachable> {
 /// One non-blocking connect (so a full backlog is EAGAIN, not an endless
 /// wait), retried while the backlog stays full; the stream is then blocking.
 fn connect_at(path: &Path) -> io::Result<UnixStream> {
+    use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
     let bytes = path.as_os_str().as_bytes();
-    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+    let sun_path_len = std::mem::size_of::<libc::sockaddr_un>() - std::mem::size_of::<libc::sa_family_t>();
+    if bytes.len() >= sun_path_len || bytes.contains(&0) {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket path too long or not a plain path"));
     }
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
-        *d = *s as libc::c_char;
-    }
-    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    let addr = UnixAddr::new(path)?;
     for attempt in 1..=BUSY_TRIES {
-        // SAFETY: a new socket; the fd is owned by the UnixStream below at once.
-        let fd =
-            unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
+        let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+        let stream = UnixStream::from(socket::socket(AddressFamily::Unix, SockType::Stream, flags, None)?);
+        match socket::connect(stream.as_raw_fd(), &addr) {
+            Ok(()) => {
+                stream.set_nonblocking(false)?;
+                return Ok(stream);
+            }
+            Err(e) if e != nix::errno::Errno::EAGAIN || attempt == BUSY_TRIES => return Err(e.into()),
+            Err(_) => std::thread::sleep(Duration::from_millis(10 * u64::from(attempt))),
         }
-        // SAFETY: fd is a fresh socket nobody else owns.
-        let stream = unsafe { UnixStream::from_raw_fd(fd) };
-        // SAFETY: addr and len describe a valid sockaddr_un.
-        let rc = unsafe { libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) };
-        if rc == 0 {
-            stream.set_nonblocking(false)?;
-            return Ok(stream);
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EAGAIN) || attempt == BUSY_TRIES {
-            return Err(e);
-        }
-        std::thread::sleep(Duration::from_millis(10 * u64::from(attempt)));
     }
     Err(io::Error::from_raw_os_error(libc::EAGAIN))
 }
@@ -135,8 +122,7 @@ impl Unreachable {
                     Supervisor::Found { uid, .. } => *uid,
                     _ => None,
                 });
-                // SAFETY: geteuid has no preconditions.
-                let me = unsafe { libc::geteuid() };
+                let me = nix::unistd::geteuid();
                 (
                     format!("permission denied at {} for uid {me}", path.display()),
                     format!(

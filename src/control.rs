@@ -15,8 +15,10 @@
 //! one line `ok <text>` / `fail <text>` (pre-stop) or the status JSON, then closes.
 //! Connecting (and saying why a connect failed) is src/client.rs.
 
+use nix::sys::socket::{self, MsgFlags};
+use nix::sys::stat::{umask, Mode};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -89,16 +91,15 @@ impl Server {
         Err(errors.join("; "))
     }
 
-    pub fn fd(&self) -> i32 {
-        self.listener.as_raw_fd()
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.listener.as_fd()
     }
 
     /// Accepts every waiting client (called when the listener is readable).
     pub fn accept(&self) {
         while let Ok((stream, _)) = self.listener.accept() {
             match peer_uid(&stream) {
-                // SAFETY: geteuid has no preconditions.
-                Ok(uid) if uid == 0 || uid == unsafe { libc::geteuid() } => {}
+                Ok(uid) if uid == 0 || uid == nix::unistd::geteuid().as_raw() => {}
                 Ok(uid) => {
                     log::warn!("control socket: refused a client with uid {uid} (only root or podinit's own uid)");
                     let _ = (&stream)
@@ -146,12 +147,10 @@ impl Server {
         let Ok(mut reading) = self.reading.lock() else { return false };
         // A client whose request is already in the socket is not silent, only not read yet.
         let silent = |s: &UnixStream| {
-            let mut byte = 0u8;
-            // SAFETY: recv into one valid byte; MSG_PEEK leaves it for the reader.
-            let n = unsafe {
-                libc::recv(s.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
-            };
-            n <= 0
+            let mut byte = [0u8];
+            // MSG_PEEK leaves the byte for the reader.
+            let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+            !matches!(socket::recv(s.as_raw_fd(), &mut byte, flags), Ok(n) if n > 0)
         };
         let oldest = reading
             .iter()
@@ -185,11 +184,9 @@ fn bind_at(path: &Path) -> io::Result<UnixListener> {
         }
     }
     // Created 0600 from the start: no window in which others could connect.
-    // SAFETY: umask only changes this process's file-creation mask.
-    let old = unsafe { libc::umask(0o177) };
+    let old = umask(Mode::from_bits_truncate(0o177));
     let bound = UnixListener::bind(path);
-    // SAFETY: restoring the previous mask.
-    unsafe { libc::umask(old) };
+    umask(old);
     let listener = bound?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
@@ -197,23 +194,7 @@ fn bind_at(path: &Path) -> io::Result<UnixListener> {
 }
 
 fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
-    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: cred and len are valid for getsockopt's output.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc == 0 {
-        Ok(cred.uid)
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Ok(socket::getsockopt(stream, socket::sockopt::PeerCredentials)?.uid())
 }
 
 /// One client: read its request line, hand it over, write the answer.

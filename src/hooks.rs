@@ -120,7 +120,9 @@ pub fn run_standalone(actions: &[Action], main: &crate::config::Main) -> Vec<Str
                     let deadline = a.timeout.map(|t| Instant::now() + t);
                     loop {
                         let mut status = 0;
-                        // SAFETY: waiting for our own child; status is a valid pointer.
+                        // Raw waitpid, as in process::reap: nix's would lose the status of
+                        // a hook killed by a real-time signal.
+                        // SAFETY: waiting for our own child; status is a valid out pointer.
                         let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
                         if r == pid || r < 0 {
                             let ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;

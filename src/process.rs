@@ -59,7 +59,10 @@ pub fn reap(mut on_exit: impl FnMut(i32, ExitStatus), stops: Option<&mut dyn FnM
     let mut stops = stops;
     loop {
         let mut status = 0;
-        // SAFETY: status is a valid out pointer.
+        // Raw waitpid: nix's decodes the status through its Signal enum, which
+        // has no real-time signals, so a child killed by SIGRTMIN+n would be
+        // reaped and then reported as an EINVAL error, its exit lost.
+        // SAFETY: status is a valid out pointer for the call's duration.
         let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
         match pid {
             0 => return true,
@@ -128,7 +131,11 @@ pub fn spawn_os(
     let ids = main.user.as_ref().map(|(_, ids)| ids.clone());
     // The terminal's foreground is podinit's to give only when podinit has it.
     let take_terminal = foreground && crate::terminal::podinit_has_foreground();
-    // SAFETY: the closure makes only async-signal-safe calls and allocates nothing.
+    // Raw libc inside: between fork and exec only async-signal-safe calls
+    // that allocate nothing are allowed (the parent may be multi-threaded).
+    // SAFETY: the closure calls only setpgid, getpid, tcsetpgrp, user::apply
+    // (set*id calls) and signals::reset_for_exec (sigaction, sigprocmask),
+    // all async-signal-safe; `ids` was cloned before the fork; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setpgid(0, 0) != 0 {
@@ -232,8 +239,7 @@ pub fn can_kill_any_user() -> bool {
 /// followed by SIGCONT. Returns how many processes were signalled, when that
 /// is known.
 pub fn signal_all(sig: i32, fallback_group: i32) -> Option<usize> {
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
+    let me = nix::unistd::getpid().as_raw();
     if me == 1 {
         stop(-1, sig, "the processes left");
         return None;

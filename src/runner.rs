@@ -11,7 +11,7 @@ use crate::config::Main;
 use crate::process::{self, ExitStatus};
 use crate::{duration, signals};
 use std::io::{PipeReader, Read};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -124,8 +124,8 @@ impl Runner {
     }
 
     /// The fd to poll: readable when a worker has finished.
-    pub fn wake_fd(&self) -> RawFd {
-        self.wake_rx.as_raw_fd()
+    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+        self.wake_rx.as_fd()
     }
 
     /// Starts `action`; `limit` overrides its own timeout (init wait steps
@@ -214,8 +214,8 @@ impl Runner {
     }
 
     /// The captured output pipes, for the supervisor to poll.
-    pub fn output_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
-        self.inflight.iter().filter_map(|f| f.output.as_ref()?.pipe.as_ref().map(|p| p.as_raw_fd()))
+    pub fn output_fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> + '_ {
+        self.inflight.iter().filter_map(|f| f.output.as_ref()?.pipe.as_ref().map(|p| p.as_fd()))
     }
 
     /// Reads every captured output pipe (after one of them was readable).
@@ -299,8 +299,7 @@ impl Runner {
 /// A pipe for a probe's stdout and stderr; its read end never blocks.
 fn output_pipe() -> Option<(PipeReader, std::io::PipeWriter)> {
     let (r, w) = std::io::pipe().ok()?;
-    // SAFETY: fcntl on a pipe fd we own.
-    let ok = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } == 0;
+    let ok = nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).is_ok();
     ok.then_some((r, w))
 }
 

@@ -14,7 +14,7 @@
 //! hand-over never stops podinit (a blocked SIGTTOU is never generated).
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 /// Signals that report a fault: forwarded only when another process sent
 /// them (a `si_code` of SI_USER, SI_QUEUE, SI_TKILL, ...: zero or below).
@@ -177,24 +177,22 @@ fn set_of(signals: impl Iterator<Item = i32>) -> libc::sigset_t {
 
 /// The signalfd that delivers every handled signal; created once, before any child.
 pub struct SignalFd {
-    fd: OwnedFd,
+    fd: nix::sys::signalfd::SignalFd,
 }
 
 impl SignalFd {
     /// Blocks the handled signals and opens the signalfd.
     pub fn install() -> io::Result<SignalFd> {
-        let set = set_of(handled());
-        // SAFETY: valid set pointer, old set not requested.
-        if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: -1 asks for a new fd; set is initialised.
-        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh descriptor that nothing else owns.
-        Ok(SignalFd { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+        use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+        use nix::sys::signalfd::SfdFlags;
+        // nix's SigSet::add goes through sigaddset, which musl refuses for 34,
+        // so the set is built by `set_of` and only wrapped here.
+        // SAFETY: `set_of` returns an initialised sigset_t: all zeroes (the empty
+        // set, as sigemptyset leaves it), then the kernel bits of `handled()`.
+        let set = unsafe { SigSet::from_sigset_t_unchecked(set_of(handled())) };
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+        let fd = nix::sys::signalfd::SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+        Ok(SignalFd { fd })
     }
 
     /// Reads the pending signals, at most about 1,024 a call. One read takes
@@ -211,6 +209,7 @@ impl SignalFd {
         // zeroing per signal was most of podinit's own work on this path).
         let mut buf = std::mem::MaybeUninit::<[libc::signalfd_siginfo; BATCH]>::uninit();
         loop {
+            // Raw read: nix's SignalFd reads one record per call, this takes up to 16.
             // SAFETY: reading at most the buffer's size into it.
             let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), SIZE * BATCH) };
             // EAGAIN (n < 0): nothing pending (EINTR cannot happen: all handled signals are blocked).
@@ -229,17 +228,22 @@ impl SignalFd {
     }
 }
 
-impl AsRawFd for SignalFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+impl AsFd for SignalFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 
 /// In a forked child before exec: default disposition for every signal and an
 /// empty mask (docs/lifecycle.md L18). Only async-signal-safe calls.
+///
+/// Raw libc: nix's sigaction takes its Signal enum, which has no real-time
+/// signals, and this must reset every signal up to SIGRTMAX.
 pub fn reset_for_exec() {
-    // SAFETY: sigaction/sigprocmask are async-signal-safe; errors for
-    // uncatchable or reserved signals are harmless and ignored.
+    // SAFETY: sigaction is plain data, so all zeroes is valid before its
+    // fields are set; sigemptyset, sigaction and sigprocmask are
+    // async-signal-safe and get valid pointers; errors for uncatchable or
+    // reserved signals are harmless and ignored.
     unsafe {
         let mut act: libc::sigaction = std::mem::zeroed();
         act.sa_sigaction = libc::SIG_DFL;
@@ -260,7 +264,7 @@ pub fn reset_for_exec() {
 /// `process::signal`.
 pub fn send(pid: i32, sig: i32) -> Result<(), nix::errno::Errno> {
     // Raw kill: nix's Signal has no real-time signals, which are forwarded too.
-    // SAFETY: kill has no memory effects.
+    // SAFETY: kill takes no pointers and has no memory effects.
     nix::errno::Errno::result(unsafe { libc::kill(pid, sig) }).map(drop)
 }
 

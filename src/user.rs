@@ -3,7 +3,8 @@
 //! images need no gosu or su-exec. A uid without a passwd entry gets gid 0,
 //! as `docker run --user` does.
 
-use std::ffi::{CStr, CString};
+use nix::unistd::{Gid, Group, Uid, User};
+use std::ffi::CString;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ids {
@@ -22,62 +23,22 @@ struct Passwd {
 }
 
 fn getpw(name: Option<&str>, uid: u32) -> Option<Passwd> {
-    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    let cname = name.map(CString::new);
-    // SAFETY: every pointer is valid for the call; buf outlives the use of pw.
-    let rc = unsafe {
-        match &cname {
-            Some(Ok(n)) => libc::getpwnam_r(n.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut result),
-            Some(Err(_)) => return None,
-            None => libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result),
-        }
+    let user = match name {
+        Some(n) => User::from_name(n),
+        None => User::from_uid(Uid::from_raw(uid)),
     };
-    if rc != 0 || result.is_null() {
-        return None;
-    }
-    // SAFETY: on success pw_name and pw_dir point to NUL-terminated strings in buf.
-    let (name, home) = unsafe {
-        (
-            CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned(),
-            CStr::from_ptr(pw.pw_dir).to_string_lossy().into_owned(),
-        )
-    };
-    Some(Passwd { uid: pw.pw_uid, gid: pw.pw_gid, name, home })
+    let pw = user.ok()??;
+    let home = pw.dir.to_string_lossy().into_owned();
+    Some(Passwd { uid: pw.uid.as_raw(), gid: pw.gid.as_raw(), name: pw.name, home })
 }
 
 fn group_id(name: &str) -> Option<u32> {
-    let cname = CString::new(name).ok()?;
-    let mut gr: libc::group = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    let mut result: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: valid pointers for the duration of the call.
-    let rc = unsafe { libc::getgrnam_r(cname.as_ptr(), &mut gr, buf.as_mut_ptr(), buf.len(), &mut result) };
-    (rc == 0 && !result.is_null()).then_some(gr.gr_gid)
+    Some(Group::from_name(name).ok()??.gid.as_raw())
 }
 
 fn group_list(name: &str, gid: u32) -> Vec<libc::gid_t> {
-    let Ok(cname) = CString::new(name) else {
-        return vec![gid];
-    };
-    let mut n: libc::c_int = 64;
-    loop {
-        let mut groups = vec![0 as libc::gid_t; n as usize];
-        let asked = n;
-        // SAFETY: groups has room for n entries; n is updated to the count needed.
-        let rc = unsafe { libc::getgrouplist(cname.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
-        if rc >= 0 {
-            groups.truncate(n.max(0) as usize);
-            return groups;
-        }
-        if n <= asked {
-            n = asked * 2;
-        }
-        if n > 65_536 {
-            return vec![gid];
-        }
-    }
+    let listed = CString::new(name).ok().and_then(|n| nix::unistd::getgrouplist(&n, Gid::from_raw(gid)).ok());
+    listed.map_or_else(|| vec![gid], |groups| groups.into_iter().map(Gid::as_raw).collect())
 }
 
 /// Resolves `name`, `uid`, `name:group` or `uid:gid`.
@@ -109,8 +70,14 @@ pub fn resolve(spec: &str) -> Result<Ids, String> {
 }
 
 /// In the forked child: drop to `ids`. Async-signal-safe, no allocation.
+///
+/// Raw libc on purpose: this runs between fork and exec (process::spawn's
+/// pre_exec), where only async-signal-safe, non-allocating calls may run.
 pub fn apply(ids: &Ids) -> std::io::Result<()> {
-    // SAFETY: plain syscalls; groups is a valid slice.
+    // SAFETY: called only in the single-threaded child before exec; geteuid,
+    // getegid, setgroups, setgid and setuid allocate nothing (the libc's
+    // set*id broadcast reaches only this one thread), and `groups` is a valid
+    // slice of `groups.len()` gids.
     unsafe {
         if libc::geteuid() == ids.uid && libc::getegid() == ids.gid && libc::geteuid() != 0 {
             return Ok(()); // already that user: nothing to drop

@@ -55,13 +55,7 @@ fn lookup(name: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
 
 /// The kernel's host name (uname nodename).
 pub fn kernel_hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is writable for its whole length.
-    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8(buf[..end].to_vec()).ok()
+    nix::unistd::gethostname().ok()?.into_string().ok()
 }
 
 #[cfg(test)]
@@ -90,6 +84,8 @@ mod tests {
     #[test]
     fn hostname_falls_back_to_the_kernel() {
         let h = expand("${HOSTNAME}", &env).unwrap();
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(h, kernel.trim_end());
         assert_eq!(Some(h), kernel_hostname());
     }
 

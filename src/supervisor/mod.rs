@@ -28,11 +28,12 @@ use crate::signals::{self, Received, SignalFd};
 use crate::steps::{InitSteps, Progress};
 use crate::{control, duration, runner, terminal};
 use crash_loop::CrashLoop;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pre_stop::PreStopRecord;
 use restore::Restore;
 use sidecars::Sidecars;
 use status::Status;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
@@ -111,8 +112,7 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
             return 1;
         }
     };
-    // SAFETY: getpid has no preconditions.
-    if unsafe { libc::getpid() } != 1 {
+    if nix::unistd::getpid().as_raw() != 1 {
         if let Err(e) = process::become_subreaper() {
             log::warn!("cannot become a child subreaper ({e}): orphans will not be reaped by podinit");
         }
@@ -123,8 +123,7 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         }
     }
     if let Some((name, ids)) = &spec.main.user {
-        // SAFETY: geteuid has no preconditions.
-        if ids.uid != unsafe { libc::geteuid() } && !process::can_kill_any_user() {
+        if ids.uid != nix::unistd::geteuid().as_raw() && !process::can_kill_any_user() {
             log::warn!(
                 "user = \"{name}\" but podinit lacks the CAP_KILL capability: it will not be able to signal \
                  the main process (stop signal, SIGKILL, forwarded signals); give it back with --cap-add KILL \
@@ -162,7 +161,7 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         workdir,
         main_pid: None,
         // SAFETY: getpid has no preconditions.
-        own_pid: unsafe { libc::getpid() },
+        own_pid: nix::unistd::getpid().as_raw(),
         main_status: None,
         prestop: PreStopRecord::default(),
         control,
@@ -240,29 +239,33 @@ impl Supervisor {
     /// probe writes output, or the nearest deadline passes; returns which of
     /// these four are ready.
     fn wait(&self) -> [bool; 4] {
-        let timeout_ms = match self.deadline() {
-            None => -1,
+        let timeout = match self.deadline() {
+            None => PollTimeout::NONE,
             Some(at) => {
                 let left = at.saturating_duration_since(Instant::now());
                 let ms = left.as_millis() + u128::from(left.subsec_nanos() % 1_000_000 != 0);
-                ms.min(i32::MAX as u128) as i32
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let control = self.control.as_ref().map_or(-1, |c| c.fd()); // poll ignores -1
+        let control = self.control.as_ref().map(|c| c.fd());
 
-        // Three fixed fds, then the probes' output pipes (one run per probe at
-        // most; a pipe left out is read when its probe exits). No allocation.
-        let mut fds = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; 6];
-        let fixed = [self.signals.as_raw_fd(), self.runner.wake_fd(), control];
-        let mut used = 0;
-        for (slot, fd) in fds.iter_mut().zip(fixed.into_iter().chain(self.runner.output_fds())) {
-            slot.fd = fd;
+        // The signalfd and the wake pipe, the control socket when there is
+        // one, then the probes' output pipes (one run per probe at most; a
+        // pipe left out is read when its probe exits). A fixed array: no
+        // allocation per wake-up; the slots past `used` are not polled.
+        let pollin = |fd| PollFd::new(fd, PollFlags::POLLIN);
+        let mut fds: [PollFd; 6] = std::array::from_fn(|_| pollin(self.signals.as_fd()));
+        fds[1] = pollin(self.runner.wake_fd());
+        let mut used = 2;
+        for (slot, fd) in fds[2..].iter_mut().zip(control.into_iter().chain(self.runner.output_fds())) {
+            *slot = pollin(fd);
             used += 1;
         }
-        // SAFETY: the first `used` entries of fds are valid pollfds; poll ignores fd -1. EINTR only returns early.
-        unsafe { libc::poll(fds.as_mut_ptr(), used as libc::nfds_t, timeout_ms) };
-        let ready = |p: &libc::pollfd| p.revents != 0;
-        [ready(&fds[0]), ready(&fds[1]), ready(&fds[2]), fds[3..].iter().any(ready)]
+        // EINTR only returns early; the loop then looks at the clock again.
+        let _ = poll(&mut fds[..used], timeout);
+        let ready = |p: &PollFd| p.revents().is_some_and(|r| !r.is_empty());
+        let outputs = 2 + usize::from(control.is_some());
+        [ready(&fds[0]), ready(&fds[1]), control.is_some() && ready(&fds[2]), fds[outputs..used].iter().any(ready)]
     }
 
     fn deadline(&self) -> Option<Instant> {
