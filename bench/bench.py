@@ -447,7 +447,7 @@ def report(r):
         f" b's after the main process exited {ss_['b_term']['p50']:.2f} / {ss_['b_term']['max']:.2f};"
         f" a's after b exited {ss_['a_term']['p50']:.2f} / {ss_['a_term']['max']:.2f};"
         f" a's SIGKILL after the later of the grace deadline and its stop signal + 2 s"
-        f" ({' / '.join(ss_['kill_rules'])} both occurred)"
+        f" (the later one in these runs: {' and '.join(ss_['kill_rules'])})"
         f" {ss_['a_kill']['p50']:.2f} / {ss_['a_kill']['max']:.2f} (goal 20 ms). Times are CLOCK_MONOTONIC,"
         " written by the processes themselves (bench/helpers.c record); a's death is when the bench sees EOF on"
         " a pipe a held open.",
