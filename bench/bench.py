@@ -165,11 +165,27 @@ period = "10s"
     return path
 
 
+def sidecar(name, argv, extra=""):
+    """An `[[init]]` sidecar (restart = "always") running argv."""
+    return f'[[init]]\nname = "{name}"\nexec = {json.dumps(argv)}\nrestart = "always"\n{extra}'
+
+
+def sidecars_config(tmp):
+    """The main process and two sidecars, all `sleep`, no probes, no hooks."""
+    path = os.path.join(tmp, "sidecars.toml")
+    with open(path, "w") as f:
+        f.write('[main]\ncommand = ["sleep", "1000"]\n'
+                + sidecar("a", ["sleep", "1000"]) + sidecar("b", ["sleep", "1000"]))
+    return path
+
+
 def measure_idle(tmp, seconds):
     """VmRSS while supervising `sleep`, and context switches over `seconds` of idling."""
     procs = {name: start_pid1([*argv, "sleep", "1000"]) for name, argv in INITS.items()}
     own = dict(os.environ, PODINIT_SOCKET=os.path.join(tmp, "full.sock"))
     procs["podinit, full config"] = start_pid1([SMALL, "-c", full_config(tmp)], env=own)
+    own = dict(os.environ, PODINIT_SOCKET=os.path.join(tmp, "sidecars.sock"))
+    procs["podinit, two sidecars"] = start_pid1([SMALL, "-c", sidecars_config(tmp)], env=own)
     time.sleep(2)
     fields = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
     before = {n: sum(proc_field(pid, f) for f in fields) for n, (_, pid) in procs.items()}
@@ -287,6 +303,71 @@ def measure_stop_precision(tmp, rounds):
     }
 
 
+def read_records(path):
+    """`NAME what NS` lines (bench/helpers.c record) -> {"NAME what": ns}, the first of each."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            name, what, ns = line.split()
+            out.setdefault(f"{name} {what}", int(ns))
+    return out
+
+
+def measure_sidecar_stop(tmp, rounds):
+    """Main process + sidecars a, b (docs/lifecycle.md L32), podinit only. On SIGTERM: the
+    main process's preStop (100 ms sleep, then a stamp), its stop signal; it exits 100 ms
+    after it; b gets its stop signal, exits 100 ms later; a gets its stop signal, ignores
+    it and is killed. Each moment against the one the rules give: main's stop signal at
+    its preStop's end, b's at main's exit, a's at b's exit, a's SIGKILL at the later of
+    the grace deadline and a's stop signal + 2 s. Grace 3 s (the deadline rules) and 1 s
+    (the 2 s floor rules), alternately. Lateness in ms."""
+    late = {"main_term": [], "b_term": [], "a_term": [], "a_kill": []}
+    kill_rule = {}
+    for r in range(rounds):
+        grace = 3.0 if r % 2 == 0 else 1.0
+        rec, stamp, fifo = (os.path.join(tmp, f"sc-{x}-{r}") for x in ("rec", "stamp", "fifo"))
+        os.mkfifo(fifo)
+        cfg = os.path.join(tmp, f"sc-stop-{r}.toml")
+        with open(cfg, "w") as f:
+            f.write(
+                f'grace_period = "{grace:.0f}s"\n[main]\ncommand = {json.dumps([HELPERS, "record", "main", rec, "100"])}\n'
+                + sidecar("a", [HELPERS, "record", "a", rec, "-1", fifo])
+                + sidecar("b", [HELPERS, "record", "b", rec, "100"])
+                + f'[[pre_stop]]\nsleep = "100ms"\n[[pre_stop]]\nexec = {json.dumps([HELPERS, "stamp", stamp])}\n'
+            )
+        own = dict(os.environ, PODINIT_SOCKET=os.path.join(tmp, f"sc-{r}.sock"))
+        p, pid = start_pid1([SMALL, "-c", cfg], env=own)
+        fd = os.open(fifo, os.O_RDONLY)
+        deadline = time.monotonic() + 10
+        while "main start" not in (read_records(rec) if os.path.exists(rec) else {}):
+            if time.monotonic() > deadline:
+                stop(p, pid)
+                raise RuntimeError("the main process did not start beside its sidecars")
+            time.sleep(0.01)
+        time.sleep(0.1)
+        sent = time.monotonic_ns()
+        os.kill(pid, 15)
+        while os.read(fd, 64):
+            pass
+        died = time.monotonic_ns()
+        os.close(fd)
+        if p.wait(timeout=30) != 0:
+            raise RuntimeError(f"podinit with sidecars exited {p.returncode}, not 0 (the main process's)")
+        t = read_records(rec)
+        with open(stamp) as f:
+            pre_stop_end = int(f.read())
+        due_kill = max(sent + int(grace * 1e9), t["a term"] + 2_000_000_000)
+        kill_rule["grace deadline" if sent + int(grace * 1e9) >= t["a term"] + 2_000_000_000 else "stop signal + 2 s"] = 1
+        late["main_term"].append((t["main term"] - pre_stop_end) / 1e6)
+        late["b_term"].append((t["b term"] - t["main exit"]) / 1e6)
+        late["a_term"].append((t["a term"] - t["b exit"]) / 1e6)
+        late["a_kill"].append((died - due_kill) / 1e6)
+    out = {k: {"p50": statistics.median(v), "max": max(v), "min": min(v)} for k, v in late.items()}
+    out["kill_rules"] = sorted(kill_rule)
+    out["runs"] = rounds
+    return out
+
+
 def machine():
     cpu = "unknown CPU"
     try:
@@ -341,6 +422,8 @@ def report(r):
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     plain = s["podinit (plain static build)"]
     full = idle["podinit, full config"]
+    sc = idle["podinit, two sidecars"]
+    ss_ = r["sidecar_stop"]
     lines += [
         "",
         f"- podinit's plain `cargo build --release --target x86_64-unknown-linux-musl`: {plain:,} bytes;",
@@ -354,6 +437,20 @@ def report(r):
         f" max {sp['stop_after_pre_stop_ms']['max']:.2f} ms (goal 5 ms);",
         f"  SIGKILL after the grace deadline: p50 {sp['kill_after_grace_ms']['p50']:.2f} ms,"
         f" max {sp['kill_after_grace_ms']['max']:.2f} ms (goal 20 ms).",
+        f"- podinit with two sidecars (main process and two `[[init]]` sidecars, all `sleep`, no probes):",
+        f"  VmRSS {sc['rss_kib']:,} KiB ({sc['rss_kib'] - full['rss_kib']:+,} KiB against the full config; goal"
+        f" within 64 KiB), {sc['wakeups']} wake-ups in {r['idle_seconds']} s (goal 0).",
+        f"- Stop of a main process and two sidecars a, b (docs/lifecycle.md L32; podinit only), {ss_['runs']} runs,"
+        " grace 3 s and 1 s alternately; the main process and b exit 100 ms after their stop signal, a ignores"
+        " it; each moment's lateness against the rules, p50 / max (ms):"
+        f" main's stop signal after its preStop ended {ss_['main_term']['p50']:.2f} / {ss_['main_term']['max']:.2f};"
+        f" b's after the main process exited {ss_['b_term']['p50']:.2f} / {ss_['b_term']['max']:.2f};"
+        f" a's after b exited {ss_['a_term']['p50']:.2f} / {ss_['a_term']['max']:.2f};"
+        f" a's SIGKILL after the later of the grace deadline and its stop signal + 2 s"
+        f" (the later one in these runs: {' and '.join(ss_['kill_rules'])})"
+        f" {ss_['a_kill']['p50']:.2f} / {ss_['a_kill']['max']:.2f} (goal 20 ms). Times are CLOCK_MONOTONIC,"
+        " written by the processes themselves (bench/helpers.c record); a's death is when the bench sees EOF on"
+        " a pipe a held open.",
         f"- Forwarding: {r['signals']:,} signals per run after 100 warm-up, {r['forwarding_rounds']} runs, median of the"
         " runs' percentiles; each signal is sent when the last one has arrived (sigwaitinfo in the main process)."
         " CPU per signal is the init's own run time (/proc/PID/schedstat) over the run, divided by the signals.",
@@ -387,6 +484,12 @@ def report(r):
         ("peak unreaped orphans <= tini's", rp["podinit"]["peak"] <= rp["tini"]["peak"]),
         ("stop signal within 5 ms of preStop's end", sp["stop_after_pre_stop_ms"]["max"] <= 5),
         ("SIGKILL within 20 ms of the grace deadline", sp["kill_after_grace_ms"]["max"] <= 20),
+        ("0 idle wake-ups with two sidecars", sc["wakeups"] == 0),
+        ("VmRSS with two sidecars within 64 KiB of the full config's", sc["rss_kib"] <= full["rss_kib"] + 64),
+        ("stop of main + two sidecars: every stop signal and SIGKILL within 20 ms of when the rules say",
+         all(ss_[k]["max"] <= 20 for k in ("main_term", "b_term", "a_term", "a_kill"))),
+        ("stop of main + two sidecars: no stop signal before its time (order of L32)",
+         all(ss_[k]["min"] >= 0 for k in ("main_term", "b_term", "a_term"))),
     ]
     lines += [f"- {'met' if ok else 'MISSED'}: {goal}" for goal, ok in goals]
     return "\n".join(lines) + "\n"
@@ -400,8 +503,16 @@ def main():
     ap.add_argument("--orphans", type=int, default=10000)
     ap.add_argument("--idle-seconds", type=int, default=10)
     ap.add_argument("--startup-runs", type=int, default=500)
+    ap.add_argument("--sidecar-rounds", type=int, default=6, help="stop runs with two sidecars (about 3 s each)")
+    ap.add_argument("--only-sidecars", action="store_true", help="only the sidecar figures, printed (no RESULTS.md)")
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
+    if args.only_sidecars:
+        with tempfile.TemporaryDirectory(prefix="podinit-bench-") as tmp:
+            os.environ["PODINIT_SOCKET"] = os.path.join(tmp, "podinit.sock")
+            idle = measure_idle(tmp, args.idle_seconds)
+            print(json.dumps({"idle": idle, "sidecar_stop": measure_sidecar_stop(tmp, args.sidecar_rounds)}, indent=1))
+        return
     r = {
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
@@ -431,6 +542,8 @@ def main():
         r["reaping"] = measure_reaping(tmp, args.orphans, args.rounds)
         log("stop precision")
         r["stop"] = measure_stop_precision(tmp, 20)
+        log("stop precision with two sidecars")
+        r["sidecar_stop"] = measure_sidecar_stop(tmp, args.sidecar_rounds)
     r["load_after"] = os.getloadavg()[0]
     with open(os.path.join(OUT, "raw.json"), "w") as f:
         json.dump(r, f, indent=1)

@@ -7,6 +7,12 @@
  *   stamp FILE            write CLOCK_MONOTONIC ns to FILE and exit (ends a preStop)
  *   siglat PID FIFO N     send SIGTERM to PID N times, each after the last arrived;
  *                         print the N latencies (ns), one a line
+ *   record NAME FILE MS [FIFO]
+ *                         main process or sidecar: append "NAME start NS" to FILE;
+ *                         at SIGTERM append "NAME term NS", then after MS ms
+ *                         "NAME exit NS" and exit 0; MS -1: ignore SIGTERM (still
+ *                         recorded) until killed. With FIFO, hold it open for
+ *                         writing, so the reader sees EOF the moment it dies.
  *   orphans N OUT         main process: create N orphans for PID 1 to reap, in bursts
  *                         of 100 (a child forks 100 that exit at once, then exits);
  *                         write "ns_to_last_reap peak_unreaped" to OUT
@@ -116,6 +122,33 @@ static int siglat(pid_t pid, const char *fifo, int n) {
     return 0;
 }
 
+static void record_line(int fd, const char *name, const char *what) {
+    char line[200];
+    int n = snprintf(line, sizeof line, "%s %s %llu\n", name, what, (unsigned long long)now_ns());
+    write_all(fd, line, (size_t)n); /* one write to an O_APPEND file: lines never mix */
+}
+
+static int record(const char *name, const char *file, int ms, const char *fifo) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    if (fifo && open(fifo, O_WRONLY) < 0) die("open fifo");
+    int fd = open(file, O_WRONLY | O_APPEND | O_CREAT, 0644);
+    if (fd < 0) die("open record file");
+    record_line(fd, name, "start");
+    for (;;) {
+        if (sigwaitinfo(&set, NULL) < 0) continue;
+        record_line(fd, name, "term");
+        if (ms >= 0) break;
+    }
+    struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&d, &d) < 0 && errno == EINTR) {
+    }
+    record_line(fd, name, "exit");
+    _exit(0);
+}
+
 /* Children of PID 1 (all its threads), the main process included. */
 static int children_of_init(void) {
     static char buf[1 << 20];
@@ -179,6 +212,8 @@ int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "ignore") == 0) return ignore(argv[2]);
     if (argc == 3 && strcmp(argv[1], "stamp") == 0) return stamp(argv[2]);
     if (argc == 5 && strcmp(argv[1], "siglat") == 0) return siglat(atoi(argv[2]), argv[3], atoi(argv[4]));
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "record") == 0)
+        return record(argv[2], argv[3], atoi(argv[4]), argc == 6 ? argv[5] : NULL);
     if (argc == 4 && strcmp(argv[1], "orphans") == 0) return orphans(atoi(argv[2]), argv[3]);
     fprintf(stderr, "usage: see the comment at the top of bench/helpers.c\n");
     return 2;
