@@ -15,6 +15,7 @@ mod pre_stop;
 mod restore;
 mod sidecars;
 mod status;
+mod supervised;
 
 use crate::cli::RunOptions;
 use crate::config::Restart;
@@ -27,7 +28,6 @@ use crate::runner::{Id, Runner};
 use crate::signals::{self, Received, SignalFd};
 use crate::steps::{InitSteps, Progress};
 use crate::{control, duration, runner, terminal};
-use crash_loop::CrashLoop;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pre_stop::PreStopRecord;
 use restore::Restore;
@@ -37,6 +37,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
+use supervised::Supervised;
 
 /// How long podinit still waits for SIGKILLed leftovers to be reaped.
 const AFTER_KILL: Duration = Duration::from_secs(5);
@@ -77,21 +78,17 @@ pub struct Supervisor {
     signals: SignalFd,
     runner: Runner,
     workdir: Option<PathBuf>,
-    main_pid: Option<i32>,
-    main_status: Option<ExitStatus>,
+    /// The main process: its run, probes and restarts.
+    main: Supervised,
     /// The current stop's preStop part: it runs at most once per container stop (docs/lifecycle.md L7).
     prestop: PreStopRecord,
     control: Option<control::Server>,
     control_rx: mpsc::Receiver<control::Request>,
     started_at: SystemTime,
-    probes: Option<Probes>,
-    /// Restarts of the main process so far, and the next back-off delay.
-    crash_loop: CrashLoop,
     /// The sidecars started by init steps (docs/lifecycle.md L30-L33).
     sidecars: Sidecars,
     /// Registry overrides to undo once a restarted main process is ready (L39).
     restore: Restore,
-    main_started: Instant,
     /// A stop asked for from outside (SIGTERM, `podinit pre-stop`): no restart follows.
     for_good: bool,
     /// The process group podinit gave the terminal's foreground to, to take it back at exit.
@@ -159,19 +156,15 @@ pub fn run(opts: RunOptions, spec: Spec) -> i32 {
         signals,
         runner,
         workdir,
-        main_pid: None,
+        main: Supervised::new(Instant::now()),
         // SAFETY: getpid has no preconditions.
         own_pid: nix::unistd::getpid().as_raw(),
-        main_status: None,
         prestop: PreStopRecord::default(),
         control,
         control_rx,
         started_at: SystemTime::now(),
-        probes: None,
-        crash_loop: CrashLoop::default(),
         sidecars,
         restore: Restore::default(),
-        main_started: Instant::now(),
         for_good: false,
         foreground_to: None,
         resumed: false,
@@ -273,8 +266,8 @@ impl Supervisor {
             Phase::Initializing(steps) => steps.deadline(),
             Phase::Running { post_start: None } => {
                 // A pending restore is due as soon as the main process is ready.
-                let restore = self.restore.is_pending() && self.probes.as_ref().is_some_and(Probes::ready);
-                [self.probes.as_ref().and_then(Probes::deadline), restore.then(Instant::now)]
+                let restore = self.restore.is_pending() && self.main.probes.as_ref().is_some_and(Probes::ready);
+                [self.main.probes.as_ref().and_then(Probes::deadline), restore.then(Instant::now)]
                     .into_iter()
                     .flatten()
                     .min()
@@ -303,16 +296,14 @@ impl Supervisor {
         })?;
         let argv: Vec<_> = main.command.iter().map(|a| a.to_string_lossy()).collect();
         events::emit(log::Level::Info, Reason::Started, &format!("main process {pid}: {}", argv.join(" ")));
-        self.main_pid = Some(pid);
+        self.main.started(pid, Instant::now());
         if takes_terminal {
             self.foreground_to = Some(pid);
         }
-        self.main_status = None;
-        self.main_started = Instant::now();
         let hooks: Vec<_> = self.spec.post_start.iter().map(|h| h.action.clone()).collect();
         let post_start = (!hooks.is_empty()).then(|| Sequence::start(hooks, &mut self.runner));
         if post_start.is_none() {
-            self.probes = Some(Probes::new(&self.spec.probes, self.main_started));
+            self.main.probes = Some(Probes::new(&self.spec.probes, self.main.run_started));
         }
         self.phase = Phase::Running { post_start };
         Ok(())
@@ -321,7 +312,7 @@ impl Supervisor {
     /// Reaps every ended child; returns whether any child is left.
     fn reap(&mut self) -> bool {
         let mut ended = Vec::new();
-        let (main, mut stopped_by_terminal) = (self.main_pid, false);
+        let (main, mut stopped_by_terminal) = (self.main.pid, false);
         let mut on_stop = |pid, sig| stopped_by_terminal |= Some(pid) == main && terminal::is_terminal_stop(sig);
         // Only a podinit run from a shell (not PID 1, with the terminal) follows the main process's stops.
         let follow_stops = self.own_pid != 1 && self.foreground_to.is_some();
@@ -333,8 +324,8 @@ impl Supervisor {
             self.suspend_with_main();
         }
         for (pid, status) in ended {
-            if Some(pid) == self.main_pid {
-                self.main_status = Some(status);
+            if Some(pid) == self.main.pid {
+                self.main.status = Some(status);
                 let mut msg = format!("main process {pid} exited: {}", status.describe());
                 if self.opts.reported(status.code()) != status.code() {
                     msg.push_str(", reported as exit code 0 (-e)");
@@ -425,9 +416,7 @@ impl Supervisor {
         if let Phase::Running { post_start: Some(hooks) } = &mut self.phase {
             hooks.abort(&mut self.runner, libc::SIGKILL, now);
         }
-        if let Some(mut probes) = self.probes.take() {
-            probes.stop(&mut self.runner);
-        }
+        self.main.stop_probes(&mut self.runner);
         self.prestop.begin(now);
         if self.spec.pre_stop.is_empty() {
             self.phase = Phase::Terminating { grace_deadline, pre_stop: None, kill_at: None, hold, killed: false };
@@ -514,28 +503,28 @@ impl Supervisor {
 
     /// The lifecycle state as one JSON object (`podinit status --json`).
     fn status_json(&self) -> String {
-        let running = self.main_status.is_none() && self.main_pid.is_some();
+        let running = self.main.running().is_some();
         let (phase, ready) = match &self.phase {
             Phase::Initializing(_) | Phase::Aborting { .. } => ("Pending", false),
             Phase::Running { post_start: Some(_) } => ("Pending", false),
             Phase::Running { post_start: None } => {
-                ("Running", running && self.probes.as_ref().is_none_or(Probes::ready) && self.sidecars.ready())
+                ("Running", running && self.main.probes.as_ref().is_none_or(Probes::ready) && self.sidecars.ready())
             }
             Phase::BackOff { .. } => ("Pending", false),
             Phase::Terminating { .. } => ("Terminating", false),
-            Phase::Draining { .. } => match self.main_status {
+            Phase::Draining { .. } => match self.main.status {
                 Some(st) if self.opts.reported(st.code()) == 0 => ("Succeeded", false),
                 _ => ("Failed", false),
             },
         };
         Status {
             phase,
-            main_pid: self.main_pid,
+            main_pid: self.main.pid,
             started_at: self.started_at,
-            restarts: self.crash_loop.restarts,
+            restarts: self.main.crash_loop.restarts,
             ready,
             live: running,
-            exit_code: self.main_status.map(ExitStatus::code),
+            exit_code: self.main.status.map(ExitStatus::code),
             pre_stop: self.prestop.json(),
             sidecars: self.sidecars.json(),
             events: events::recent(),
@@ -548,7 +537,7 @@ impl Supervisor {
         if let Phase::Terminating { kill_at: k, .. } = &mut self.phase {
             *k = Some(kill_at);
         }
-        let Some(pid) = self.main_pid.filter(|_| self.main_status.is_none()) else { return };
+        let Some(pid) = self.main.running() else { return };
         // `--rewrite` applies to the stop signal too (dumb-init users rewrite 15).
         let Some(sig) = self.opts.rewritten(self.spec.stop_signal) else {
             log::info!("stop signal dropped by --rewrite: SIGKILL at the grace deadline");
@@ -570,7 +559,7 @@ impl Supervisor {
     /// shell that started it gets control back; once continued (`fg`), the
     /// main process gets the foreground back, when podinit has it, and SIGCONT.
     fn suspend_with_main(&mut self) {
-        let Some(pid) = self.main_pid else { return };
+        let Some(pid) = self.main.pid else { return };
         log::info!("main process {pid} stopped by the terminal: podinit stops too");
         terminal::suspend_self();
         if terminal::podinit_has_foreground() {
@@ -586,7 +575,7 @@ impl Supervisor {
     /// every process left in the pid namespace. Returns that exit status.
     fn kill_everything(&mut self) -> Option<i32> {
         events::emit(log::Level::Warn, Reason::Killing, "grace period over: sending SIGKILL to every process left");
-        let pid = self.main_pid.unwrap_or(0);
+        let pid = self.main.pid.unwrap_or(0);
         let killed = pid == 0 || process::signal(-pid, libc::SIGKILL, &format!("main process {pid}"));
         if !self.sidecars.any_alive() {
             // With sidecars, leftovers wait until the last sidecar is gone (L32).
@@ -601,7 +590,7 @@ impl Supervisor {
 
     /// Forwards `sig` (after `--rewrite`) to the main process or, with `-g`, its group.
     fn forward(&self, sig: i32) {
-        let Some(pid) = self.main_pid.filter(|_| self.main_status.is_none()) else {
+        let Some(pid) = self.main.running() else {
             log::debug!("no main process: {} not forwarded", signals::name(sig));
             return;
         };
@@ -668,24 +657,24 @@ impl Supervisor {
             if now < until {
                 return None;
             }
-            self.crash_loop.restarted();
+            self.main.crash_loop.restarted();
             return self.start_main().err();
         }
         for (id, outcome) in done {
             if self.restore.on_done(id, &outcome, &mut self.runner) {
                 continue;
             }
-            let verdict = self.probes.as_mut().and_then(|p| p.on_done(id, &outcome, now));
+            let verdict = self.main.probes.as_mut().and_then(|p| p.on_done(id, &outcome, now));
             if let Some(Verdict::Kill(why)) = verdict {
                 log::warn!("{why}");
                 self.begin_pre_stop(false);
             }
             self.on_hook_done(id, outcome);
         }
-        if let (Phase::Running { post_start: None }, Some(probes)) = (&self.phase, &mut self.probes) {
+        if let (Phase::Running { post_start: None }, Some(probes)) = (&self.phase, &mut self.main.probes) {
             probes.on_time(now, &mut self.runner);
             // Ready again after a restart in place: undo the registry overrides (L39).
-            if probes.ready() && self.main_status.is_none() {
+            if probes.ready() && self.main.status.is_none() {
                 self.restore.on_ready(&mut self.runner);
             }
         }
@@ -702,7 +691,7 @@ impl Supervisor {
             }
         }
         if let Phase::Terminating { kill_at: Some(kill_at), killed: false, .. } = self.phase {
-            if now >= kill_at && self.main_status.is_none() {
+            if now >= kill_at && self.main.status.is_none() {
                 // Stay here until the main process is reaped, so `restart` can still decide.
                 if let Phase::Terminating { killed, .. } = &mut self.phase {
                     *killed = true;
@@ -736,7 +725,7 @@ impl Supervisor {
                 if seq.is_done() {
                     log::info!("postStart finished after {}: the container is running", runner::took(seq.started));
                     self.phase = Phase::Running { post_start: None };
-                    self.probes = Some(Probes::new(&self.spec.probes, Instant::now()));
+                    self.main.probes = Some(Probes::new(&self.spec.probes, Instant::now()));
                 }
             }
             Phase::Terminating { pre_stop: Some(seq), .. } => {
@@ -769,10 +758,10 @@ impl Supervisor {
     /// Once the main process is gone: stop hooks and leftovers, exit when
     /// none is left.
     fn after_main(&mut self, children_left: bool) -> Option<i32> {
-        let status = self.main_status?;
+        let status = self.main.status?;
         let code = self.opts.reported(status.code());
         let now = Instant::now();
-        let group = self.main_pid.unwrap_or(0);
+        let group = self.main.pid.unwrap_or(0);
         if matches!(self.phase, Phase::Running { .. } | Phase::Terminating { .. }) && self.restart_wanted(status) {
             self.back_off(status, code, now);
             return None;
@@ -868,21 +857,19 @@ impl Supervisor {
             }
             _ => {}
         }
-        if let Some(mut probes) = self.probes.take() {
-            probes.stop(&mut self.runner);
-        }
-        if let Some(pid) = self.main_pid.take() {
+        self.main.stop_probes(&mut self.runner);
+        if let Some(pid) = self.main.pid.take() {
             let _ = signals::send(-pid, libc::SIGKILL); // what is left of the old run's group
         }
         self.prestop.reset();
-        let delay = self.crash_loop.schedule(now.saturating_duration_since(self.main_started), self.spec.backoff);
+        let delay = self.main.next_delay(now, self.spec.backoff);
         events::emit(
             log::Level::Warn,
             Reason::BackOff,
             &format!(
                 "main process exited ({}); restart {} in {}",
                 status.describe(),
-                self.crash_loop.restarts + 1,
+                self.main.crash_loop.restarts + 1,
                 show_left(delay)
             ),
         );

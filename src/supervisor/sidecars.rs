@@ -17,8 +17,8 @@
 //!
 //! The supervisor owns one `Sidecars`; this module owns every sidecar's state.
 
-use super::crash_loop::CrashLoop;
 use super::pre_stop::MIN_AFTER_PRE_STOP;
+use super::supervised::Supervised;
 use crate::actions::Outcome;
 use crate::config::{Backoff, Sidecar};
 use crate::events::{self, Reason};
@@ -40,12 +40,10 @@ enum PreStop {
 struct Proc {
     name: String,
     spec: Sidecar,
-    pid: Option<i32>,
-    crash_loop: CrashLoop,
-    run_started: Instant,
+    /// Its run, probes and restarts, as for the main process.
+    proc: Supervised,
     restart_at: Option<Instant>,
     post_start: Option<Sequence>,
-    probes: Option<Probes>,
     /// This run has started (startup probe passed, postStart finished).
     started: bool,
     /// Some run has started: what the next init step waits for.
@@ -61,7 +59,7 @@ struct Proc {
 
 impl Proc {
     fn label(&self) -> String {
-        match self.pid {
+        match self.proc.running() {
             Some(pid) => format!("sidecar {} (pid {pid})", self.name),
             None => format!("sidecar {}", self.name),
         }
@@ -92,12 +90,9 @@ impl Sidecars {
         self.procs.push(Proc {
             name,
             spec,
-            pid: None,
-            crash_loop: CrashLoop::default(),
-            run_started: now,
+            proc: Supervised::new(now),
             restart_at: None,
             post_start: None,
-            probes: None,
             started: false,
             ever_started: false,
             pre_stop: PreStop::NotRun,
@@ -113,14 +108,13 @@ impl Sidecars {
     fn spawn(&mut self, i: usize, runner: &mut Runner, now: Instant) {
         let p = &mut self.procs[i];
         p.restart_at = None;
-        p.run_started = now;
         p.started = false;
         p.pre_stop = PreStop::NotRun;
         (p.signalled, p.kill_at, p.killed, p.restart_after_stop) = (None, None, false, false);
         let run = &p.spec.run;
         match process::spawn_os(&run.command, run, self.workdir.as_deref(), false, None) {
             Ok(pid) => {
-                p.pid = Some(pid);
+                p.proc.started(pid, now);
                 let argv: Vec<_> = run.command.iter().map(|a| a.to_string_lossy()).collect();
                 events::emit(
                     log::Level::Info,
@@ -129,7 +123,7 @@ impl Sidecars {
                 );
                 let hooks: Vec<_> = p.spec.post_start.iter().map(|h| h.action.clone()).collect();
                 if hooks.is_empty() {
-                    p.probes = Some(Probes::for_sidecar(&p.spec.probes, now, run, &p.name));
+                    p.proc.probes = Some(Probes::for_sidecar(&p.spec.probes, now, run, &p.name));
                 } else {
                     p.post_start = Some(Sequence::start_as(hooks, runner, Some(run.clone())));
                 }
@@ -152,12 +146,12 @@ impl Sidecars {
 
     /// Whether any sidecar process is still running.
     pub fn any_alive(&self) -> bool {
-        self.procs.iter().any(|p| p.pid.is_some())
+        self.procs.iter().any(|p| p.proc.running().is_some())
     }
 
     /// Every sidecar is started, running and, where it has a readiness probe, ready (L31).
     pub fn ready(&self) -> bool {
-        self.procs.iter().all(|p| p.pid.is_some() && p.started && p.probes.as_ref().is_none_or(Probes::ready))
+        self.procs.iter().all(|p| p.started && p.proc.ready())
     }
 
     /// `status --json`'s `sidecars` array.
@@ -169,10 +163,10 @@ impl Sidecars {
                 format!(
                     "{{\"name\":{},\"pid\":{},\"restarts\":{},\"started\":{},\"ready\":{}}}",
                     events::json_string(&p.name),
-                    p.pid.map_or("null".into(), |pid| pid.to_string()),
-                    p.crash_loop.restarts,
+                    p.proc.running().map_or("null".into(), |pid| pid.to_string()),
+                    p.proc.crash_loop.restarts,
                     p.started,
-                    p.pid.is_some() && p.started && p.probes.as_ref().is_none_or(Probes::ready)
+                    p.started && p.proc.ready()
                 )
             })
             .collect();
@@ -181,10 +175,10 @@ impl Sidecars {
 
     /// A child ended; returns whether it was a sidecar.
     pub fn on_exit(&mut self, pid: i32, status: ExitStatus, runner: &mut Runner) -> bool {
-        let Some(i) = self.procs.iter().position(|p| p.pid == Some(pid)) else { return false };
+        let Some(i) = self.procs.iter().position(|p| p.proc.owns(pid)) else { return false };
         let now = Instant::now();
         let p = &mut self.procs[i];
-        p.pid = None;
+        p.proc.status = Some(status);
         p.started = false;
         events::emit(
             log::Level::Info,
@@ -194,9 +188,7 @@ impl Sidecars {
         if let Some(mut seq) = p.post_start.take() {
             seq.abort(runner, libc::SIGKILL, now);
         }
-        if let Some(mut probes) = p.probes.take() {
-            probes.stop(runner);
-        }
+        p.proc.stop_probes(runner);
         // What is left of its process group goes with it (a restart starts clean).
         let _ = signals::send(-pid, libc::SIGKILL);
         if self.stopping {
@@ -213,14 +205,14 @@ impl Sidecars {
     /// L31: restarted on any exit, with crash-loop back-off.
     fn schedule_restart(&mut self, i: usize, now: Instant, why: &str) {
         let p = &mut self.procs[i];
-        let delay = p.crash_loop.schedule(now.saturating_duration_since(p.run_started), self.backoff);
+        let delay = p.proc.next_delay(now, self.backoff);
         events::emit(
             log::Level::Warn,
             Reason::BackOff,
             &format!(
                 "sidecar {} exited ({why}); restart {} in {}",
                 p.name,
-                p.crash_loop.restarts + 1,
+                p.proc.crash_loop.restarts + 1,
                 super::show_left(delay)
             ),
         );
@@ -245,12 +237,12 @@ impl Sidecars {
                     }
                     if seq.is_done() {
                         p.post_start = None;
-                        p.probes = Some(Probes::for_sidecar(&p.spec.probes, now, &p.spec.run, &p.name));
+                        p.proc.probes = Some(Probes::for_sidecar(&p.spec.probes, now, &p.spec.run, &p.name));
                     }
                     return true;
                 }
             }
-            if let Some(probes) = p.probes.as_mut().filter(|probes| probes.owns(id)) {
+            if let Some(probes) = p.proc.probes.as_mut().filter(|probes| probes.owns(id)) {
                 if let Some(Verdict::Kill(why)) = probes.on_done(id, outcome, now) {
                     log::warn!("{why}");
                     self.stop_for_restart(i, runner, now);
@@ -280,10 +272,8 @@ impl Sidecars {
         self.grace_deadline = Some(grace_deadline);
         for p in &mut self.procs {
             p.restart_at = None;
-            if let Some(mut probes) = p.probes.take() {
-                probes.stop(runner);
-            }
-            if pre_stops && p.pid.is_some() && p.ever_started && p.signalled.is_none() {
+            p.proc.stop_probes(runner);
+            if pre_stops && p.proc.running().is_some() && p.ever_started && p.signalled.is_none() {
                 Self::begin_own_pre_stop(p, runner);
             }
         }
@@ -293,13 +283,11 @@ impl Sidecars {
     /// stop signal, and a restart once it has exited.
     fn stop_for_restart(&mut self, i: usize, runner: &mut Runner, now: Instant) {
         let p = &mut self.procs[i];
-        if p.pid.is_none() || p.restart_after_stop || self.stopping {
+        if p.proc.running().is_none() || p.restart_after_stop || self.stopping {
             return;
         }
         p.restart_after_stop = true;
-        if let Some(mut probes) = p.probes.take() {
-            probes.stop(runner);
-        }
+        p.proc.stop_probes(runner);
         if let Some(mut seq) = p.post_start.take() {
             seq.abort(runner, libc::SIGKILL, now);
         }
@@ -343,13 +331,14 @@ impl Sidecars {
     pub fn on_time(&mut self, now: Instant, runner: &mut Runner) {
         for i in 0..self.procs.len() {
             if self.procs[i].restart_at.is_some_and(|at| at <= now) && !self.stopping {
-                self.procs[i].crash_loop.restarted();
+                self.procs[i].proc.crash_loop.restarted();
                 self.spawn(i, runner, now);
             }
             let p = &mut self.procs[i];
-            if let Some(probes) = &mut p.probes {
+            let running = p.proc.running().is_some();
+            if let Some(probes) = &mut p.proc.probes {
                 probes.on_time(now, runner);
-                if !p.started && p.pid.is_some() && probes.started() {
+                if !p.started && running && probes.started() {
                     p.started = true;
                     p.ever_started = true;
                     log::info!("sidecar {} has started", p.name);
@@ -370,7 +359,7 @@ impl Sidecars {
         }
         let over = self.grace_deadline.is_some_and(|d| now >= d);
         for p in &mut self.procs {
-            if p.pid.is_none() {
+            if p.proc.running().is_none() {
                 continue;
             }
             if over && self.stopping && p.signalled.is_none() {
@@ -389,7 +378,7 @@ impl Sidecars {
             if let (Some(kill_at), false) = (p.kill_at, p.killed) {
                 if now >= kill_at {
                     p.killed = true;
-                    let pid = p.pid.unwrap_or(0);
+                    let pid = p.proc.running().unwrap_or(0);
                     events::emit(log::Level::Warn, Reason::Killing, &format!("sending SIGKILL to {}", p.label()));
                     process::signal(-pid, libc::SIGKILL, &p.label());
                 }
@@ -401,7 +390,7 @@ impl Sidecars {
     /// preStop is done; the ones before it wait until it has exited.
     fn tear_down_next(&mut self, now: Instant, runner: &mut Runner) {
         let grace_deadline = self.grace_deadline.unwrap_or(now);
-        let Some(p) = self.procs.iter_mut().rev().find(|p| p.pid.is_some()) else { return };
+        let Some(p) = self.procs.iter_mut().rev().find(|p| p.proc.running().is_some()) else { return };
         if p.signalled.is_some() {
             return;
         }
@@ -420,7 +409,7 @@ impl Sidecars {
 
     /// Sends a sidecar its stop signal (then SIGCONT); SIGKILL at `kill_at`.
     fn signal(p: &mut Proc, now: Instant, kill_at: Instant) {
-        let Some(pid) = p.pid else { return };
+        let Some(pid) = p.proc.running() else { return };
         p.signalled = Some(now);
         p.kill_at = Some(kill_at);
         let sig = p.spec.stop_signal;
@@ -443,8 +432,8 @@ impl Sidecars {
         let mut at: Vec<Instant> = Vec::new();
         for p in &self.procs {
             at.extend(p.restart_at.filter(|_| !self.stopping));
-            at.extend(p.probes.as_ref().and_then(Probes::deadline));
-            if p.pid.is_some() {
+            at.extend(p.proc.probes.as_ref().and_then(Probes::deadline));
+            if p.proc.running().is_some() {
                 at.extend(p.kill_at.filter(|_| !p.killed));
                 if self.stopping && p.signalled.is_none() {
                     at.extend(self.grace_deadline);
