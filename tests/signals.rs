@@ -280,3 +280,21 @@ fn a_rewrite_that_stop_on_makes_moot_is_warned_about() {
     let err = run(&["-r", "15:3", "--", "true"]); // dumb-init's idiom: rewrites the stop signal
     assert!(!err.contains("stop_on"), "{err}");
 }
+
+/// Messages that say what happened: a 30 s grace period is "SIGKILL in 30s"
+/// (never 29s), and with `-e 143` the Exited event says the status is
+/// reported as 0.
+#[test]
+fn stop_messages_round_the_grace_and_name_the_remapped_status() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = TempDir::new("messages");
+    let main = format!("touch {}; while :; do sleep 0.02; done", dir.s("ready"));
+    let p = start_pid1(&["-e", "143", "--", "sh", "-c", &main]);
+    wait_for_file(&dir.path("ready"), "", LIMIT);
+    let out = p.sigterm_and_wait(LIMIT).0;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("SIGKILL in 30s"), "{}", out.stderr);
+    assert!(out.stderr.contains("(exit code 143), reported as exit code 0 (-e)"), "{}", out.stderr);
+}
