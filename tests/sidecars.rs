@@ -333,3 +333,32 @@ fn a_sidecar_liveness_failure_restarts_it_after_its_own_pre_stop() {
     assert_eq!(text.matches("main start").count(), 1, "{text}");
     assert!(out.stderr.contains("sidecar a: liveness probe failed"), "{}", out.stderr);
 }
+
+/// `podinit pre-stop` (the kubelet's exec hook) returns when the main
+/// process's preStop has finished, and exits 1 when a sidecar's preStop that
+/// finished by then failed.
+#[test]
+fn pre_stop_hook_reports_a_failed_sidecar_pre_stop() {
+    if !ready() {
+        return;
+    }
+    let dir = TempDir::new("sc-hook");
+    let log = dir.s("log");
+    let config = dir.config(&format!(
+        "{}[[init.pre_stop]]\nname = \"flush\"\nexec = [\"false\"]\n[[pre_stop]]\nsleep = \"1s\"\n",
+        sidecar("a", &log, "")
+    ));
+    let args = main_args(&log);
+    let mut all = vec!["-c", config.as_str()];
+    all.extend(args.iter().map(String::as_str));
+    let p = start_pid1_with_socket(&dir, &all);
+    wait_for_file(&dir.path("log"), "main start", LIMIT);
+    wait_for_file(&dir.path("log"), "a start", LIMIT);
+    let hook =
+        std::process::Command::new(bin()).arg("pre-stop").env("PODINIT_SOCKET", dir.s("pi.sock")).output().unwrap();
+    let err = String::from_utf8_lossy(&hook.stderr);
+    assert_eq!(hook.status.code(), Some(1), "{err}");
+    assert!(err.contains("sidecar a: flush"), "{err}");
+    let out = p.sigterm_and_wait(LIMIT).0;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}

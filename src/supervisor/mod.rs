@@ -448,10 +448,14 @@ impl Supervisor {
         let level = if how == "finished" && failed == 0 { log::Level::Info } else { log::Level::Warn };
         let summary = crate::hooks::summary(how, seq.started, failed, seq.len());
         events::emit(level, Reason::PreStopFinished, &summary);
-        let result = if failed == 0 && how == "finished" {
+        // `podinit pre-stop` answers for every preStop that has finished by now, sidecars' too.
+        let sidecars = self.sidecars.pre_stop_failures();
+        let result = if failed == 0 && how == "finished" && sidecars.is_empty() {
             format!("ok preStop {summary}")
         } else {
-            format!("fail preStop {summary}{}{}", if failed > 0 { ": " } else { "" }, seq.failures.join("; "))
+            let all: Vec<&String> = seq.failures.iter().chain(sidecars).collect();
+            let list = all.iter().map(|f| f.as_str()).collect::<Vec<_>>().join("; ");
+            format!("fail preStop {summary}{}{list}", if all.is_empty() { "" } else { ": " })
         };
         let state = match how {
             "skipped" => "skipped",

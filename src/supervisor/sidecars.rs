@@ -77,11 +77,22 @@ pub struct Sidecars {
     teardown: bool,
     /// The final stop's grace deadline.
     grace_deadline: Option<Instant>,
+    /// The sidecars' preStop actions that failed in the final stop, for `podinit pre-stop`.
+    failures: Vec<String>,
 }
 
 impl Sidecars {
     pub fn new(backoff: Backoff, grace: Duration, workdir: Option<PathBuf>) -> Sidecars {
-        Sidecars { procs: Vec::new(), backoff, grace, workdir, stopping: false, teardown: false, grace_deadline: None }
+        Sidecars {
+            procs: Vec::new(),
+            backoff,
+            grace,
+            workdir,
+            stopping: false,
+            teardown: false,
+            grace_deadline: None,
+            failures: Vec::new(),
+        }
     }
 
     /// Starts a sidecar in its place among the init steps.
@@ -133,6 +144,11 @@ impl Sidecars {
                 self.schedule_restart(i, now, &format!("could not start: {}", e.message));
             }
         }
+    }
+
+    /// The sidecars' preStop failures of the final stop so far.
+    pub fn pre_stop_failures(&self) -> &[String] {
+        &self.failures
     }
 
     /// Whether the `k`-th launched sidecar has started at least once (L30).
@@ -254,6 +270,9 @@ impl Sidecars {
                     if let Outcome::Failure { message, .. } = outcome {
                         let msg = format!("sidecar {}: {}: {message}", p.name, p.spec.pre_stop[k].name);
                         events::emit(log::Level::Warn, Reason::FailedPreStopHook, &msg);
+                        if self.stopping {
+                            self.failures.push(msg);
+                        }
                     }
                     return true;
                 }
