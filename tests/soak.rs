@@ -73,7 +73,11 @@ fn assert_back_to(pid: i32, start: Usage, what: &str) -> Usage {
     let deadline = Instant::now() + SETTLE;
     loop {
         let now = usage(pid);
-        let ok = now.fds == start.fds && now.threads == start.threads && now.rss_kib <= start.rss_kib + RSS_SLACK_KIB;
+        // VmRSS within the slack, or, when code pages of the binary first used
+        // under load were mapped in (file-backed RSS; the debug binary is 17 MB),
+        // the memory podinit holds itself (anonymous RSS) within the slack.
+        let rss_ok = now.rss_kib <= start.rss_kib + RSS_SLACK_KIB || now.anon_kib <= start.anon_kib + RSS_SLACK_KIB;
+        let ok = now.fds == start.fds && now.threads == start.threads && rss_ok;
         if ok {
             eprintln!("soak {what}: start {start:?}, end {now:?}");
             return now;
@@ -84,7 +88,7 @@ fn assert_back_to(pid: i32, start: Usage, what: &str) -> Usage {
                 .unwrap_or_default();
             panic!(
                 "{what}: podinit holds more than after warm-up: start {start:?}, end {now:?} \
-                 (RSS may grow at most {RSS_SLACK_KIB} KiB); its fds now: {fds:?}"
+                 (RSS, or anonymous RSS, may grow at most {RSS_SLACK_KIB} KiB); its fds now: {fds:?}"
             );
         }
         std::thread::sleep(Duration::from_millis(50));
