@@ -106,6 +106,7 @@ Validates a config and prints the resolved plan; nothing runs. An error names th
 line and key. Checked against the grace period (grace_period, or PODINIT_GRACE as at
 start): a post_start or pre_stop `sleep` longer than it is an error, and a preStop
 whose worst case (sleeps plus timeouts) leaves under 2 s of it is a warning.
+Every key, its default and where it is allowed: docs/config.md in podinit's source.
 
 options:
   -c, --config FILE   the config (PODINIT_CONFIG; default /etc/podinit.toml)
