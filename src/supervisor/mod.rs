@@ -6,9 +6,12 @@
 //! beside it) -> Terminating (preStop, then the stop signal, SIGKILL at the
 //! grace deadline) -> Draining (main process gone, leftovers stopped) -> exit.
 //!
-//! Beside this file: `pre_stop` (the preStop record and the L4 deadline rule),
-//! `crash_loop` (restart back-off, L13), `status` (the status document). Each
-//! is a plain value with its rule unit-tested without processes.
+//! Beside this file: `pre_stop` (`Stop`, the timing of one stop sequence: grace
+//! deadline, hold, SIGKILL once, the L4 rule; and the preStop record),
+//! `crash_loop` (restart back-off, L13), `status` (the status document), each
+//! a plain value with its rule unit-tested without processes; `supervised`
+//! (one supervised process: the main process or a sidecar), `sidecars`
+//! (L30-L33) and `restore` (registry undo on restart, L39).
 
 mod crash_loop;
 mod pre_stop;
@@ -29,7 +32,7 @@ use crate::signals::{self, Received, SignalFd};
 use crate::steps::{InitSteps, Progress};
 use crate::{control, duration, runner, terminal};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use pre_stop::PreStopRecord;
+use pre_stop::{PreStopRecord, Stop};
 use restore::Restore;
 use sidecars::Sidecars;
 use status::Status;
@@ -51,17 +54,9 @@ enum Phase {
     Aborting { step: Option<Id>, code: i32 },
     /// The main process runs; `post_start` while its hooks have not finished.
     Running { post_start: Option<Sequence> },
-    /// The stop sequence: preStop runs (until `grace_deadline` at the latest),
-    /// then the stop signal, then SIGKILL at `kill_at`. With `hold` (preStop
-    /// asked for by `podinit pre-stop`) the stop signal waits for SIGTERM;
-    /// `killed` once SIGKILL went out (it goes once).
-    Terminating {
-        grace_deadline: Instant,
-        pre_stop: Option<Sequence>,
-        kill_at: Option<Instant>,
-        hold: bool,
-        killed: bool,
-    },
+    /// The stop sequence: preStop runs (until the grace deadline at the
+    /// latest), then the stop signal, then SIGKILL; `stop` holds the timing.
+    Terminating { pre_stop: Option<Sequence>, stop: Stop },
     /// The main process is gone; once the sidecars are gone too (`told`),
     /// leftovers get SIGTERM, and SIGKILL at `kill_at`.
     Draining { kill_at: Instant, killed: bool, told: bool },
@@ -274,10 +269,7 @@ impl Supervisor {
             }
             Phase::Aborting { .. } | Phase::Running { .. } => None,
             Phase::BackOff { until, .. } => Some(*until),
-            Phase::Terminating { killed: true, .. } => None,
-            Phase::Terminating { kill_at: Some(k), .. } => Some(*k),
-            Phase::Terminating { grace_deadline, pre_stop: Some(_), .. } => Some(*grace_deadline),
-            Phase::Terminating { .. } => None,
+            Phase::Terminating { pre_stop, stop } => stop.deadline(pre_stop.is_some()),
             Phase::Draining { told: false, .. } => None,
             Phase::Draining { kill_at, killed: false, .. } => Some(*kill_at),
             Phase::Draining { kill_at, killed: true, .. } => Some(*kill_at + AFTER_KILL),
@@ -387,21 +379,20 @@ impl Supervisor {
                 self.phase = Phase::Aborting { step, code: 128 + sig };
             }
             Phase::Running { .. } => self.begin_pre_stop(false),
-            Phase::Terminating { pre_stop: Some(_), hold: hold @ true, .. } => {
+            Phase::Terminating { pre_stop: Some(_), stop } if stop.held() => {
                 log::info!(
                     "{} during the preStop that `podinit pre-stop` asked for: the stop signal follows it",
                     signals::name(sig)
                 );
-                *hold = false;
+                stop.release();
             }
             Phase::Terminating { pre_stop: Some(_), .. } => {
                 log::info!("{} again during preStop: skipping the rest of preStop", signals::name(sig));
                 self.finish_pre_stop("skipped");
             }
-            Phase::Terminating { kill_at: None, hold, .. } => {
+            Phase::Terminating { stop, .. } if stop.kill_at().is_none() => {
                 // preStop already ran for `podinit pre-stop`: the stop signal goes at once.
-                *hold = false;
-                let kill_at = self.prestop.kill_deadline(Instant::now(), self.spec.grace);
+                let kill_at = stop.signal_now(Instant::now());
                 self.send_stop_signal(kill_at);
             }
             Phase::Aborting { .. } | Phase::Terminating { .. } | Phase::Draining { .. } => self.forward(sig),
@@ -412,17 +403,17 @@ impl Supervisor {
     /// whose caller (the kubelet) sends SIGTERM itself once it returns.
     fn begin_pre_stop(&mut self, hold: bool) {
         let now = Instant::now();
-        let grace_deadline = now + self.spec.grace;
+        let stop = Stop::begin(now, self.spec.grace, hold);
         if let Phase::Running { post_start: Some(hooks) } = &mut self.phase {
             hooks.abort(&mut self.runner, libc::SIGKILL, now);
         }
         self.main.stop_probes(&mut self.runner);
         self.prestop.begin(now);
         if self.spec.pre_stop.is_empty() {
-            self.phase = Phase::Terminating { grace_deadline, pre_stop: None, kill_at: None, hold, killed: false };
+            self.phase = Phase::Terminating { pre_stop: None, stop };
             self.prestop.conclude("ok no preStop actions are configured".into());
             if !hold {
-                self.send_stop_signal(grace_deadline);
+                self.send_stop_signal(stop.grace_deadline());
             }
             return;
         }
@@ -432,15 +423,13 @@ impl Supervisor {
             &format!("{} action(s), grace period {}", self.spec.pre_stop.len(), duration::show(self.spec.grace)),
         );
         let pre_stop = Sequence::start(self.spec.pre_stop.clone(), &mut self.runner);
-        self.phase =
-            Phase::Terminating { grace_deadline, pre_stop: Some(pre_stop), kill_at: None, hold, killed: false };
+        self.phase = Phase::Terminating { pre_stop: Some(pre_stop), stop };
     }
 
     /// Ends the preStop part (finished, skipped or abandoned), answers every
     /// `podinit pre-stop` caller, and sends the stop signal unless held.
     fn finish_pre_stop(&mut self, how: &str) {
-        let Phase::Terminating { pre_stop, hold, .. } = &mut self.phase else { return };
-        let hold = *hold;
+        let Phase::Terminating { pre_stop, .. } = &mut self.phase else { return };
         let Some(mut seq) = pre_stop.take() else { return };
         let now = Instant::now();
         seq.abort(&mut self.runner, libc::SIGKILL, now);
@@ -464,8 +453,11 @@ impl Supervisor {
         };
         self.prestop.conclude(result);
         self.prestop.set_outcome(state, std::mem::take(&mut seq.failures));
-        if !hold {
-            let kill_at = self.prestop.kill_deadline(now, self.spec.grace);
+        let kill_at = match &mut self.phase {
+            Phase::Terminating { stop, .. } => stop.pre_stop_ended(now),
+            _ => None,
+        };
+        if let Some(kill_at) = kill_at {
             self.send_stop_signal(kill_at);
         }
     }
@@ -538,8 +530,8 @@ impl Supervisor {
 
     /// Sends the stop signal to the main process; SIGKILL follows at `kill_at`.
     fn send_stop_signal(&mut self, kill_at: Instant) {
-        if let Phase::Terminating { kill_at: k, .. } = &mut self.phase {
-            *k = Some(kill_at);
+        if let Phase::Terminating { stop, .. } = &mut self.phase {
+            stop.signalled(kill_at);
         }
         let Some(pid) = self.main.running() else { return };
         // `--rewrite` applies to the stop signal too (dumb-init users rewrite 15).
@@ -682,10 +674,10 @@ impl Supervisor {
                 self.restore.on_ready(&mut self.runner);
             }
         }
-        if let Phase::Terminating { pre_stop: Some(seq), grace_deadline, .. } = &self.phase {
+        if let Phase::Terminating { pre_stop: Some(seq), stop } = &self.phase {
             if seq.is_done() {
                 self.finish_pre_stop("finished");
-            } else if now >= *grace_deadline {
+            } else if now >= stop.grace_deadline() {
                 events::emit(
                     log::Level::Warn,
                     Reason::FailedPreStopHook,
@@ -694,15 +686,15 @@ impl Supervisor {
                 self.finish_pre_stop("abandoned");
             }
         }
-        if let Phase::Terminating { kill_at: Some(kill_at), killed: false, .. } = self.phase {
-            if now >= kill_at && self.main.status.is_none() {
-                // Stay here until the main process is reaped, so `restart` can still decide.
-                if let Phase::Terminating { killed, .. } = &mut self.phase {
-                    *killed = true;
-                }
-                if let Some(code) = self.kill_everything() {
-                    return Some(code);
-                }
+        // SIGKILL at the deadline, once; stay here until the main process is
+        // reaped, so `restart` can still decide.
+        let kill = match &mut self.phase {
+            Phase::Terminating { stop, .. } => self.main.status.is_none() && stop.kill_due(now),
+            _ => false,
+        };
+        if kill {
+            if let Some(code) = self.kill_everything() {
+                return Some(code);
             }
         }
         self.after_main(children_left)
@@ -778,11 +770,11 @@ impl Supervisor {
                 }
                 Some(now + self.spec.grace)
             }
-            Phase::Terminating { pre_stop, kill_at, grace_deadline, .. } => {
-                let deadline = kill_at.unwrap_or(*grace_deadline).max(now);
+            Phase::Terminating { pre_stop, stop } => {
+                let deadline = stop.kill_at().unwrap_or(stop.grace_deadline()).max(now);
                 if let Some(mut seq) = pre_stop.take() {
                     log::info!("main process gone during preStop: the rest of preStop is skipped");
-                    seq.abort(&mut self.runner, libc::SIGTERM, *grace_deadline);
+                    seq.abort(&mut self.runner, libc::SIGTERM, stop.grace_deadline());
                     self.prestop.conclude("fail the main process exited during preStop".into());
                 }
                 Some(deadline)

@@ -17,6 +17,81 @@ pub fn kill_deadline(started: Instant, now: Instant, grace: Duration) -> Instant
     now + grace.saturating_sub(elapsed).max(MIN_AFTER_PRE_STOP)
 }
 
+/// One stop sequence's timing, a plain value (docs/lifecycle.md L4): when
+/// it began, the grace deadline, whether the stop signal waits for a stop
+/// request (`hold`: preStop asked for by `podinit pre-stop`, whose caller
+/// sends the stop request itself), and SIGKILL, due once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stop {
+    began: Instant,
+    grace: Duration,
+    hold: bool,
+    kill_at: Option<Instant>,
+    killed: bool,
+}
+
+impl Stop {
+    pub fn begin(now: Instant, grace: Duration, hold: bool) -> Stop {
+        Stop { began: now, grace, hold, kill_at: None, killed: false }
+    }
+
+    /// A hung preStop is abandoned here (L4).
+    pub fn grace_deadline(&self) -> Instant {
+        self.began + self.grace
+    }
+
+    pub fn held(&self) -> bool {
+        self.hold
+    }
+
+    /// A stop request arrived during a held preStop: the stop signal follows it.
+    pub fn release(&mut self) {
+        self.hold = false;
+    }
+
+    /// When SIGKILL is due, once the stop signal went out.
+    pub fn kill_at(&self) -> Option<Instant> {
+        self.kill_at
+    }
+
+    /// preStop ended at `now`: unless held, the stop signal goes now and
+    /// SIGKILL is due at the returned instant (L4: whole elapsed seconds off
+    /// the grace period, at least 2 s left).
+    pub fn pre_stop_ended(&mut self, now: Instant) -> Option<Instant> {
+        (!self.hold).then(|| self.signal_now(now))
+    }
+
+    /// The stop signal goes at `now`, after preStop (released or not): when SIGKILL is due.
+    pub fn signal_now(&mut self, now: Instant) -> Instant {
+        self.hold = false;
+        let at = kill_deadline(self.began, now, self.grace);
+        self.kill_at = Some(at);
+        at
+    }
+
+    /// The stop signal went out; SIGKILL at `at`.
+    pub fn signalled(&mut self, at: Instant) {
+        self.kill_at = Some(at);
+    }
+
+    /// Whether SIGKILL is due at `now`: true once.
+    pub fn kill_due(&mut self, now: Instant) -> bool {
+        let due = !self.killed && self.kill_at.is_some_and(|k| now >= k);
+        self.killed |= due;
+        due
+    }
+
+    /// The next moment something is due: SIGKILL, or, while preStop runs,
+    /// its abandonment at the grace deadline.
+    pub fn deadline(&self, pre_stop_running: bool) -> Option<Instant> {
+        match (self.killed, self.kill_at) {
+            (true, _) => None,
+            (false, Some(k)) => Some(k),
+            (false, None) => pre_stop_running.then(|| self.grace_deadline()),
+        }
+    }
+}
+
 /// The preStop part of the current stop; empty until one begins.
 #[derive(Default)]
 pub struct PreStopRecord {
@@ -59,11 +134,6 @@ impl PreStopRecord {
         }
     }
 
-    /// When SIGKILL is due if preStop ends `now` (docs/lifecycle.md L4).
-    pub fn kill_deadline(&self, now: Instant, grace: Duration) -> Instant {
-        kill_deadline(self.started.unwrap_or(now), now, grace)
-    }
-
     /// `status --json`'s `pre_stop` object.
     pub fn json(&self) -> String {
         Report::json(self.result.as_ref().and(self.report.as_ref()), self.started.is_some())
@@ -99,6 +169,30 @@ mod tests {
         assert_eq!(kill_deadline(t0, t0 + s(29), s(30)), t0 + s(29) + s(2));
         assert_eq!(kill_deadline(t0, t0 + s(45), s(30)), t0 + s(45) + s(2)); // abandoned hook: grace + 2 s
         assert_eq!(kill_deadline(t0, t0, Duration::ZERO), t0 + s(2));
+    }
+
+    #[test]
+    fn a_stop_signals_after_pre_stop_and_kills_once() {
+        let t0 = Instant::now();
+        let mut stop = Stop::begin(t0, s(30), false);
+        assert_eq!(stop.deadline(true), Some(t0 + s(30)), "a hung preStop is abandoned at the grace deadline");
+        assert_eq!(stop.pre_stop_ended(t0 + s(12)), Some(t0 + s(30)));
+        assert_eq!(stop.deadline(false), Some(t0 + s(30)));
+        assert!(!stop.kill_due(t0 + s(29)));
+        assert!(stop.kill_due(t0 + s(30)));
+        assert!(!stop.kill_due(t0 + s(31)), "SIGKILL goes once");
+        assert_eq!(stop.deadline(false), None);
+    }
+
+    #[test]
+    fn a_held_stop_waits_for_the_request() {
+        let t0 = Instant::now();
+        let mut stop = Stop::begin(t0, s(30), true);
+        assert_eq!(stop.pre_stop_ended(t0 + s(5)), None, "held: no stop signal after preStop");
+        assert_eq!(stop.deadline(false), None, "nothing is due while held");
+        // The kubelet's SIGTERM 10 s later: 2 s floor not reached, whole seconds off.
+        assert_eq!(stop.signal_now(t0 + s(10)), t0 + s(10) + s(20));
+        assert!(!stop.held());
     }
 
     #[test]
