@@ -49,15 +49,18 @@ fn times(log: &std::path::Path) -> HashMap<String, f64> {
     out
 }
 
-fn main_args(log: &str) -> Vec<String> {
-    ["--", "python3", script(), "main", log].iter().map(|s| s.to_string()).collect()
+/// `-c CONFIG -- python3 sidecar.py main LOG`: the main process logs to the same file.
+fn args<'a>(config: &'a str, log: &'a str) -> [&'a str; 7] {
+    ["-c", config, "--", "python3", script(), "main", log]
 }
 
 fn start(config: &str, log: &str) -> Podinit {
-    let args = main_args(log);
-    let mut all = vec!["-c", config];
-    all.extend(args.iter().map(String::as_str));
-    start_pid1(&all)
+    start_pid1(&args(config, log))
+}
+
+/// `start`, with the control socket at `dir/pi.sock`, once it answers.
+fn start_with_socket(dir: &TempDir, config: &str, log: &str) -> Podinit {
+    start_pid1_with_socket(dir, &args(config, log))
 }
 
 /// A, B, a wait step that needs B's port, the main process: started in that
@@ -227,10 +230,7 @@ fn a_sidecar_that_is_not_ready_makes_the_container_unready() {
         sidecar("a", &log, "")
     ));
     let sock = dir.s("pi.sock");
-    let args = main_args(&log);
-    let mut all = vec!["-c", config.as_str()];
-    all.extend(args.iter().map(String::as_str));
-    let p = start_pid1_with_socket(&dir, &all);
+    let p = start_with_socket(&dir, &config, &log);
     wait_for_file(&dir.path("log"), "main start", LIMIT);
     wait_for_file(&dir.path("log"), "a start", LIMIT);
     let status = |extra: &[&str]| {
@@ -348,10 +348,7 @@ fn pre_stop_hook_reports_a_failed_sidecar_pre_stop() {
         "{}[[init.pre_stop]]\nname = \"flush\"\nexec = [\"false\"]\n[[pre_stop]]\nsleep = \"1s\"\n",
         sidecar("a", &log, "")
     ));
-    let args = main_args(&log);
-    let mut all = vec!["-c", config.as_str()];
-    all.extend(args.iter().map(String::as_str));
-    let p = start_pid1_with_socket(&dir, &all);
+    let p = start_with_socket(&dir, &config, &log);
     wait_for_file(&dir.path("log"), "main start", LIMIT);
     wait_for_file(&dir.path("log"), "a start", LIMIT);
     let hook =

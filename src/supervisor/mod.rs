@@ -619,7 +619,7 @@ impl Supervisor {
                     self.sidecars.launch(name, sidecar, &mut self.runner);
                     self.sidecars.on_time(now, &mut self.runner);
                 }
-                if !steps.waits_for_sidecar() || !self.sidecars.has_started(self.sidecars.len().saturating_sub(1)) {
+                if !steps.waits_for_sidecar() || !self.sidecars.newest_has_started() {
                     break;
                 }
                 progress = steps.on_sidecar_started(&mut self.runner);

@@ -49,8 +49,7 @@ struct Proc {
     /// Some run has started: what the next init step waits for.
     ever_started: bool,
     pre_stop: PreStop,
-    /// When its stop signal went out and when SIGKILL is due.
-    signalled: Option<Instant>,
+    /// When SIGKILL is due, once its stop signal went out.
     kill_at: Option<Instant>,
     killed: bool,
     /// Stopped for a liveness or postStart failure: restart once it exited.
@@ -107,7 +106,6 @@ impl Sidecars {
             started: false,
             ever_started: false,
             pre_stop: PreStop::NotRun,
-            signalled: None,
             kill_at: None,
             killed: false,
             restart_after_stop: false,
@@ -121,7 +119,7 @@ impl Sidecars {
         p.restart_at = None;
         p.started = false;
         p.pre_stop = PreStop::NotRun;
-        (p.signalled, p.kill_at, p.killed, p.restart_after_stop) = (None, None, false, false);
+        (p.kill_at, p.killed, p.restart_after_stop) = (None, false, false);
         let run = &p.spec.run;
         match process::spawn_os(&run.command, run, self.workdir.as_deref(), false, None) {
             Ok(pid) => {
@@ -151,13 +149,10 @@ impl Sidecars {
         &self.failures
     }
 
-    /// Whether the `k`-th launched sidecar has started at least once (L30).
-    pub fn has_started(&self, k: usize) -> bool {
-        self.procs.get(k).is_some_and(|p| p.ever_started)
-    }
-
-    pub fn len(&self) -> usize {
-        self.procs.len()
+    /// Whether the sidecar launched last has started at least once: what
+    /// the next init step waits for (L30).
+    pub fn newest_has_started(&self) -> bool {
+        self.procs.last().is_some_and(|p| p.ever_started)
     }
 
     /// Whether any sidecar process is still running.
@@ -205,13 +200,14 @@ impl Sidecars {
             seq.abort(runner, libc::SIGKILL, now);
         }
         p.proc.stop_probes(runner);
+        // Its preStop has nothing left to prepare (a restart runs it anew).
+        if let PreStop::Running(seq) = &mut p.pre_stop {
+            seq.abort(runner, libc::SIGKILL, now);
+        }
+        p.pre_stop = PreStop::Done;
         // What is left of its process group goes with it (a restart starts clean).
         let _ = signals::send(-pid, libc::SIGKILL);
         if self.stopping {
-            if let PreStop::Running(seq) = &mut p.pre_stop {
-                seq.abort(runner, libc::SIGKILL, now);
-            }
-            p.pre_stop = PreStop::Done;
             return true;
         }
         self.schedule_restart(i, now, &status.describe());
@@ -292,7 +288,7 @@ impl Sidecars {
         for p in &mut self.procs {
             p.restart_at = None;
             p.proc.stop_probes(runner);
-            if pre_stops && p.proc.running().is_some() && p.ever_started && p.signalled.is_none() {
+            if pre_stops && p.proc.running().is_some() && p.ever_started && p.kill_at.is_none() {
                 Self::begin_own_pre_stop(p, runner);
             }
         }
@@ -368,7 +364,7 @@ impl Sidecars {
                 log::info!("sidecar {}: preStop finished", p.name);
             }
             // A sidecar stopped for a liveness failure: its stop signal once its preStop is done.
-            if p.restart_after_stop && !self.stopping && matches!(p.pre_stop, PreStop::Done) && p.signalled.is_none() {
+            if p.restart_after_stop && !self.stopping && matches!(p.pre_stop, PreStop::Done) && p.kill_at.is_none() {
                 let kill_at = now + self.grace.max(MIN_AFTER_PRE_STOP);
                 Self::signal(p, now, kill_at);
             }
@@ -381,7 +377,7 @@ impl Sidecars {
             if p.proc.running().is_none() {
                 continue;
             }
-            if over && self.stopping && p.signalled.is_none() {
+            if over && self.stopping && p.kill_at.is_none() {
                 // Grace period over: its stop signal now, SIGKILL 2 s later at the latest.
                 if let PreStop::Running(seq) = &mut p.pre_stop {
                     seq.abort(runner, libc::SIGKILL, now);
@@ -410,15 +406,12 @@ impl Sidecars {
     fn tear_down_next(&mut self, now: Instant, runner: &mut Runner) {
         let grace_deadline = self.grace_deadline.unwrap_or(now);
         let Some(p) = self.procs.iter_mut().rev().find(|p| p.proc.running().is_some()) else { return };
-        if p.signalled.is_some() {
+        if p.kill_at.is_some() {
             return;
         }
         if matches!(p.pre_stop, PreStop::NotRun) && p.ever_started {
             // The main process ended by itself (L33): this sidecar's own preStop first.
             Self::begin_own_pre_stop(p, runner);
-        }
-        if matches!(&p.pre_stop, PreStop::Running(seq) if seq.is_done()) {
-            p.pre_stop = PreStop::Done;
         }
         if !matches!(p.pre_stop, PreStop::Running(_)) {
             let kill_at = grace_deadline.max(now + MIN_AFTER_PRE_STOP);
@@ -429,7 +422,6 @@ impl Sidecars {
     /// Sends a sidecar its stop signal (then SIGCONT); SIGKILL at `kill_at`.
     fn signal(p: &mut Proc, now: Instant, kill_at: Instant) {
         let Some(pid) = p.proc.running() else { return };
-        p.signalled = Some(now);
         p.kill_at = Some(kill_at);
         let sig = p.spec.stop_signal;
         if process::stop(-pid, sig, &p.label()) {
@@ -454,7 +446,7 @@ impl Sidecars {
             at.extend(p.proc.probes.as_ref().and_then(Probes::deadline));
             if p.proc.running().is_some() {
                 at.extend(p.kill_at.filter(|_| !p.killed));
-                if self.stopping && p.signalled.is_none() {
+                if self.stopping && p.kill_at.is_none() {
                     at.extend(self.grace_deadline);
                 }
             }
